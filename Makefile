@@ -1,0 +1,44 @@
+# Two commands on a fresh machine: `make run` (serve with the seeds loaded) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install run test test-fast bench lock clean
+
+install: $(STAMP)
+
+# torch goes in first, alone and exact: 2.13.0 is the CPU wheel on disk; anything else may pull CUDA.
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+run: install
+	$(BIN)/memo serve
+
+test: install
+	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not model and not server"
+
+bench: install
+	$(BIN)/python scripts/bench_service.py
+
+# Re-resolve requirements.in into exact pins, in a throw-away venv.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet torch==2.13.0
+	.lock-venv/bin/pip install --quiet -r requirements.in
+	{ echo "# Exact pins of requirements.in and everything it pulls in, for Python 3.11 on x86_64 CPU."; \
+	  echo "# Regenerate with 'make lock'. torch is installed first by the Makefile (see requirements.in)."; \
+	  echo "torch==2.13.0"; .lock-venv/bin/pip freeze | grep -v -i -e '^torch==' -e '^memo-service'; } > requirements.txt
+	rm -rf .lock-venv
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,37 @@
+"""Memo brief & ask: a Flask service that stores memos, briefs them and answers questions with citations."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    from apiflask import APIFlask
+
+__version__ = "0.1.0"
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> "APIFlask":
+    """App factory: defaults, then ``MEMO_*`` environment variables, then ``test_config``.
+
+    Builds the engine (store, index, models) once and keeps it in ``app.extensions["memo"]``;
+    on the first start of an empty store it ingests ``SEEDS_DIR``.
+    """
+    from pathlib import Path
+
+    from apiflask import APIFlask
+
+    from service import api, config, web
+    from service.engine import build_engine
+
+    app = APIFlask(__name__, title="Memo brief & ask", version=__version__, docs_path="/docs")
+    app.json.sort_keys = False
+    app.config.from_mapping(config.load_config(test_config))
+
+    engine = build_engine(app.config)
+    app.extensions["memo"] = engine
+    if app.config["SEEDS_DIR"]:
+        engine.seed(Path(app.config["SEEDS_DIR"]))
+
+    api.register_errors(app)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(web.bp)
+    return app

@@ -1,0 +1,69 @@
+"""Extractive briefs: central, non-redundant sentences with a lead bias (MMR), shown in memo order."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+METHOD = "extractive-mmr"
+
+
+@dataclass(frozen=True)
+class BriefSentence:
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Brief:
+    brief: str
+    sentences: tuple[BriefSentence, ...]
+    method: str = METHOD
+
+
+@dataclass(frozen=True)
+class BriefSettings:
+    lead_weight: float = 0.5  # share of a sentence's relevance that comes from being early in the memo
+    lead_decay: float = 0.5  # relevance from position: 1 / (1 + decay * index)
+    mmr_lambda: float = 0.7  # relevance vs. novelty against sentences already chosen
+    min_words: int = 6  # shorter sentences (datelines, headings) are chosen only when nothing else is left
+
+
+def select_sentences(vectors: np.ndarray, word_counts: list[int], count: int, settings: BriefSettings) -> list[int]:
+    """Indices (ascending) of up to ``count`` sentences by maximal marginal relevance, where relevance
+    mixes closeness to the memo's centroid with position."""
+    n = len(word_counts)
+    if n == 0 or count <= 0:
+        return []
+    if n <= count:
+        return list(range(n))
+    centroid = vectors.mean(axis=0)
+    norm = float(np.linalg.norm(centroid)) or 1.0
+    centrality = vectors @ (centroid / norm)
+    lead = 1.0 / (1.0 + settings.lead_decay * np.arange(n))
+    relevance = (1 - settings.lead_weight) * centrality + settings.lead_weight * lead
+    eligible = [i for i in range(n) if word_counts[i] >= settings.min_words]
+    if len(eligible) < count:
+        eligible = list(range(n))
+    similarity = vectors @ vectors.T
+    chosen: list[int] = []
+    while len(chosen) < count and len(chosen) < len(eligible):
+        best, best_value = -1, -np.inf
+        for i in eligible:
+            if i in chosen:
+                continue
+            redundancy = max((similarity[i, j] for j in chosen), default=0.0)
+            value = settings.mmr_lambda * relevance[i] - (1 - settings.mmr_lambda) * redundancy
+            if value > best_value:
+                best, best_value = i, value
+        chosen.append(best)
+    return sorted(chosen)
+
+
+def make_brief(text: str, spans: list[tuple[int, int]], vectors: np.ndarray, count: int, settings: BriefSettings) -> Brief:
+    """The brief of ``text`` from its sentence ``spans`` and their embeddings."""
+    word_counts = [len(text[s:e].split()) for s, e in spans]
+    picked = select_sentences(vectors, word_counts, count, settings)
+    sentences = tuple(BriefSentence(text[spans[i][0] : spans[i][1]], *spans[i]) for i in picked)
+    return Brief(" ".join(" ".join(s.text.split()) for s in sentences), sentences)

@@ -1,0 +1,337 @@
+"""The one place that wires the stages: ingest, update, delete, ask, brief, over a data directory."""
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import secrets
+import sqlite3
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+
+from models.embedder import Embedder
+from models.nlp import SentenceSplitter
+from service import answer as answering
+from service import brief as briefing
+from service.chunking import bound_sentences, chunk_sentences
+from service.errors import Conflict, DataDirLocked, IndexMismatch, InvalidInput, NotFound
+from service.index import FORMAT_VERSION, IndexHeader, VectorIndex, load_index
+from service.ingest import MemoDraft, find_memo_files, prepare_memo, read_memo_bytes
+from service.retrieval import search_chunks
+from service.store import Memo, MemoFilter, MemoInfo, PreparedMemo, Store
+
+log = logging.getLogger(__name__)
+
+DB_FILE = "memos.sqlite3"
+INDEX_FILE = "index.faiss"
+LOCK_FILE = "lock"
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    data_dir: Path
+    chunk_tokens: int = 128
+    chunk_overlap: int = 1
+    max_memo_chars: int = 2_000_000
+    answer: answering.AnswerSettings = field(default_factory=answering.AnswerSettings)
+    brief: briefing.BriefSettings = field(default_factory=briefing.BriefSettings)
+
+
+class DataDirLock:
+    """An exclusive ``flock`` on the data directory for the life of the engine (one process per store)."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "a+")
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.seek(0)
+            holder = self._file.read().strip() or "another process"
+            self._file.close()
+            raise DataDirLocked(
+                f"{path.parent} is in use by pid {holder}; stop that process or talk to it over HTTP"
+            ) from None
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(str(os.getpid()))
+        self._file.flush()
+
+    def release(self) -> None:
+        if not self._file.closed:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+
+
+class Engine:
+    """Owns the store, the index and the models for one data directory."""
+
+    def __init__(self, settings: EngineSettings, embedder: Embedder, splitter: SentenceSplitter | None = None) -> None:
+        import faiss
+
+        # Measured: one FAISS thread per query is faster than two on this class of machine.
+        faiss.omp_set_num_threads(1)
+        self.settings = settings
+        self.embedder = embedder
+        self.splitter = splitter or SentenceSplitter()
+        if settings.chunk_tokens > embedder.max_tokens:
+            raise ValueError(f"chunk_tokens {settings.chunk_tokens} exceeds the embedder's {embedder.max_tokens}")
+        data_dir = Path(settings.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_file = DataDirLock(data_dir / LOCK_FILE)
+        self._write_lock = threading.Lock()
+        self._index_path = data_dir / INDEX_FILE
+        try:
+            self.store = Store(data_dir / DB_FILE, embedder.dimension)
+            self._check_model()
+            self.index = self._open_index()
+        except BaseException:
+            self._lock_file.release()
+            raise
+
+    # -- start-up ------------------------------------------------------------------------------
+
+    def _check_model(self) -> None:
+        """Embeddings made by another model are useless to this one: re-embed every memo."""
+        stored = self.store.get_meta("embedder")
+        current = f"{self.embedder.name}/{self.embedder.dimension}"
+        if stored == current:
+            return
+        if stored is not None and self.store.counts()["memos"]:
+            log.warning("store was embedded with %s, this engine uses %s: re-embedding all memos", stored, current)
+            self._reembed_all()
+        self.store.set_meta("embedder", current)
+
+    def _reembed_all(self) -> None:
+        memos, _ = self.store.list_memos(MemoFilter(), limit=1 << 62, offset=0)
+        for info in memos:
+            memo = self.store.get_memo(info.id)
+            assert memo is not None
+            prepared = self._prepare(memo.text, title=memo.title, date=memo.date, source=memo.source, tags=memo.tags)
+            self.store.replace_memo(memo.id, prepared)
+
+    def _expected_header(self) -> IndexHeader:
+        return IndexHeader(
+            FORMAT_VERSION, self.embedder.name, self.embedder.dimension, self.store.counts()["chunks"],
+            self.store.generation(),
+        )
+
+    def _open_index(self) -> VectorIndex:
+        expected = self._expected_header()
+        try:
+            return load_index(self._index_path, expected)
+        except FileNotFoundError:
+            log.info("no index file yet: building it from the store")
+        except IndexMismatch as exc:
+            log.warning("rebuilding the index from the store: %s", exc.detail)
+        return self.rebuild_index()
+
+    def rebuild_index(self) -> VectorIndex:
+        """A fresh index from the embeddings in SQLite (no re-embedding), saved atomically."""
+        index = VectorIndex(self.embedder.name, self.embedder.dimension)
+        for ids, vectors in self.store.iter_chunk_vectors():
+            index.add(ids, vectors)
+        index.save(self._index_path, self.store.generation())
+        self.index = index
+        return index
+
+    def close(self) -> None:
+        self.store.close()
+        self._lock_file.release()
+
+    # -- ingest --------------------------------------------------------------------------------
+
+    def _split(self, text: str, start: int) -> list[tuple[int, int]]:
+        return self.splitter.spans(text, start)
+
+    def _prepare(self, text: str, **meta) -> PreparedMemo:
+        draft = prepare_memo(text, split=self._split, max_chars=self.settings.max_memo_chars, **meta)
+        return self._embed_draft(draft)
+
+    def _embed_draft(self, draft: MemoDraft) -> PreparedMemo:
+        sentences, counts = bound_sentences(
+            draft.text, draft.sentences, self.embedder.count_tokens, self.settings.chunk_tokens
+        )
+        chunks = chunk_sentences(sentences, counts, self.settings.chunk_tokens, self.settings.chunk_overlap)
+        texts = [draft.text[s:e] for s, e in sentences] + [draft.text[c.start : c.end] for c in chunks]
+        vectors = self.embedder.embed(texts)
+        return PreparedMemo(draft, sentences, vectors[: len(sentences)], chunks, vectors[len(sentences) :])
+
+    def ingest(self, text: str, *, save: bool = True, **meta) -> tuple[Memo, bool]:
+        """Store a memo; returns ``(memo, created)``. The same text again returns the stored memo."""
+        draft = prepare_memo(text, split=self._split, max_chars=self.settings.max_memo_chars, **meta)
+        existing = self.store.find_by_hash(draft.content_hash)
+        if existing is not None:
+            return existing, False
+        prepared = self._embed_draft(draft)
+        memo_id = secrets.token_hex(8)
+        with self._write_lock:
+            existing = self.store.find_by_hash(draft.content_hash)
+            if existing is not None:
+                return existing, False
+            ids = self.store.add_memo(memo_id, prepared)
+            self.index.add(ids, prepared.chunk_vectors)
+            if save:
+                self.save_index()
+        memo = self.store.get_memo(memo_id)
+        assert memo is not None
+        return memo, True
+
+    def ingest_files(
+        self,
+        paths: Iterable[Path],
+        tags: Iterable[str] = (),
+        progress: Callable[[Path, Memo, bool], None] | None = None,
+    ) -> list[tuple[Memo, bool]]:
+        """Ingest memo files and folders (``.txt``/``.md``); saves the index once at the end."""
+        results = []
+        try:
+            for path in find_memo_files(list(paths)):
+                text = read_memo_bytes(path.read_bytes(), name=str(path))
+                memo, created = self.ingest(text, save=False, source=path.name, tags=list(tags))
+                results.append((memo, created))
+                if progress:
+                    progress(path, memo, created)
+        finally:
+            with self._write_lock:
+                self.save_index()
+        return results
+
+    def seed(self, folder: Path) -> int:
+        """Ingest ``folder`` once, on the first start of an empty store; returns how many memos were added."""
+        if self.store.get_meta("seeded") or self.store.counts()["memos"] or not Path(folder).is_dir():
+            return 0
+        added = sum(created for _, created in self.ingest_files([Path(folder)]))
+        self.store.set_meta("seeded", "1")
+        return added
+
+    def update(self, memo_id: str, text: str, **meta) -> Memo:
+        """Replace a memo's text (and any metadata given); metadata not given is kept."""
+        current = self.store.get_memo(memo_id)
+        if current is None:
+            raise NotFound(f"no memo {memo_id}")
+        # Title and date that came from the old text (its first sentence, its header) are derived
+        # again from the new text; ones a user set explicitly are kept unless replaced.
+        derived = prepare_memo(current.text, split=self._split, max_chars=len(current.text) + 1)
+        merged: dict[str, Any] = {
+            "title": current.title if current.title != derived.title else None,
+            "date": current.date if current.date != derived.date else None,
+            "source": current.source,
+            "tags": current.tags,
+        }
+        merged.update({k: v for k, v in meta.items() if v is not None})
+        prepared = self._prepare(text, **merged)
+        with self._write_lock:
+            clash = self.store.find_by_hash(prepared.draft.content_hash)
+            if clash is not None and clash.id != memo_id:
+                raise Conflict({"text": [f"this text is already stored as memo {clash.id}"]})
+            try:
+                removed, added = self.store.replace_memo(memo_id, prepared)
+            except sqlite3.IntegrityError:
+                raise Conflict({"text": ["this text is already stored as another memo"]}) from None
+            self.index.remove(removed)
+            self.index.add(added, prepared.chunk_vectors)
+            self.save_index()
+        memo = self.store.get_memo(memo_id)
+        if memo is None:
+            raise NotFound(f"no memo {memo_id}")
+        return memo
+
+    def delete(self, memo_id: str) -> None:
+        with self._write_lock:
+            removed = self.store.delete_memo(memo_id)
+            if removed is None:
+                raise NotFound(f"no memo {memo_id}")
+            self.index.remove(removed)
+            self.save_index()
+
+    def save_index(self) -> None:
+        """Write the index with the store's generation. Callers hold the write lock."""
+        self.index.save(self._index_path, self.store.generation())
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def get(self, memo_id: str) -> Memo:
+        memo = self.store.get_memo(memo_id)
+        if memo is None:
+            raise NotFound(f"no memo {memo_id}")
+        return memo
+
+    def list(self, where: MemoFilter, limit: int, offset: int) -> tuple[list[MemoInfo], int]:
+        return self.store.list_memos(where, limit, offset)
+
+    def ask(self, question: str, k: int = 5, where: MemoFilter | None = None) -> tuple[answering.Answer, dict[str, MemoInfo]]:
+        """An extractive, cited answer from the ``k`` best chunks (or an abstention), and the cited memos."""
+        question = " ".join(question.split())
+        if not question:
+            raise InvalidInput({"question": ["question is empty"]})
+        query = self.embedder.embed([question])[0]
+        hits = search_chunks(self.index, self.store, query, k, where or MemoFilter())
+        passages: dict[tuple[str, int], answering.Passage] = {}
+        texts: dict[str, str | None] = {}
+        for hit in hits:
+            if hit.memo_id not in texts:
+                texts[hit.memo_id] = self.store.memo_text(hit.memo_id)
+            text = texts[hit.memo_id]
+            if text is None:
+                continue
+            rows, vectors = self.store.sentences(hit.memo_id, hit.first, hit.last)
+            for (idx, start, end), vector in zip(rows, vectors):
+                key = (hit.memo_id, idx)
+                if key not in passages or passages[key].context < hit.score:
+                    passages[key] = answering.Passage(hit.memo_id, start, end, text[start:end], vector, hit.score)
+        result = answering.answer_question(question, query, list(passages.values()), self.settings.answer)
+        return result, self.store.get_memos([c.memo_id for c in result.citations])
+
+    def brief(self, memo_id: str, max_sentences: int = 3) -> briefing.Brief:
+        """The key sentences of a stored memo, cached by content hash."""
+        memo = self.get(memo_id)
+        cached = self.store.get_brief(memo.content_hash, briefing.METHOD, max_sentences)
+        if cached is not None:
+            return _brief_from_dict(cached)
+        rows, vectors = self.store.sentences(memo_id)
+        result = briefing.make_brief(memo.text, [(s, e) for _, s, e in rows], vectors, max_sentences, self.settings.brief)
+        self.store.put_brief(memo.content_hash, briefing.METHOD, max_sentences, asdict(result))
+        return result
+
+    def brief_text(self, text: str, max_sentences: int = 3) -> briefing.Brief:
+        """The brief of a text that need not be stored (served from the cache when it is)."""
+        draft = prepare_memo(text, split=self._split, max_chars=self.settings.max_memo_chars)
+        stored = self.store.find_by_hash(draft.content_hash)
+        if stored is not None:
+            return self.brief(stored.id, max_sentences)
+        prepared = self._embed_draft(draft)
+        return briefing.make_brief(draft.text, prepared.sentences, prepared.sentence_vectors, max_sentences,
+                                   self.settings.brief)
+
+    def health(self) -> dict:
+        counts = self.store.counts()
+        return {
+            "memos": counts["memos"],
+            "chunks": counts["chunks"],
+            "sentences": counts["sentences"],
+            "vectors": len(self.index),
+        }
+
+
+def _brief_from_dict(body: dict) -> briefing.Brief:
+    sentences = tuple(briefing.BriefSentence(**s) for s in body["sentences"])
+    return briefing.Brief(body["brief"], sentences, body["method"])
+
+
+def build_engine(config: Mapping[str, Any]) -> Engine:
+    """An engine from app config (the keys of ``service.config.DEFAULTS``)."""
+    from models import get_embedder
+
+    if str(config.get("LLM", "none")).lower() != "none":
+        raise ValueError("MEMO_LLM: only 'none' (the extractive tier) is available in this version")
+    settings = EngineSettings(
+        data_dir=Path(config["DATA_DIR"]),
+        chunk_tokens=int(config["CHUNK_TOKENS"]),
+        chunk_overlap=int(config["CHUNK_OVERLAP"]),
+        max_memo_chars=int(config["MAX_MEMO_CHARS"]),
+        answer=answering.AnswerSettings(abstain_below=float(config["ABSTAIN_BELOW"])),
+    )
+    return Engine(settings, get_embedder(str(config["EMBEDDER"])))

@@ -1,0 +1,57 @@
+"""Domain errors. Each carries its HTTP status; one handler in the app turns them into ``{error, detail}``."""
+from __future__ import annotations
+
+from typing import Any
+
+
+class MemoError(Exception):
+    """Base of the service's own errors."""
+
+    status = 500
+    title = "Internal error"
+
+    def __init__(self, detail: Any = None) -> None:
+        super().__init__(detail if detail is not None else self.title)
+        self.detail = detail
+
+
+class InvalidInput(MemoError):
+    """The request is well formed but its content is not acceptable."""
+
+    status = 422
+    title = "Invalid input"
+
+
+class BadRequest(MemoError):
+    """The request cannot be read (wrong encoding, missing body)."""
+
+    status = 400
+    title = "Bad request"
+
+
+class UnsupportedMediaType(MemoError):
+    status = 415
+    title = "Unsupported media type"
+
+
+class NotFound(MemoError):
+    status = 404
+    title = "Not found"
+
+
+class Conflict(MemoError):
+    status = 409
+    title = "Conflict"
+
+
+class DataDirLocked(MemoError):
+    """Another process holds the data directory."""
+
+    status = 503
+    title = "Data directory in use"
+
+
+class IndexMismatch(MemoError):
+    """A saved index does not belong to the store beside it (the engine rebuilds it)."""
+
+    title = "Index does not match the store"

@@ -1,0 +1,149 @@
+"""FAISS inner-product index over chunk ids, saved with a versioned header and replaced atomically."""
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from service.errors import IndexMismatch
+
+MAGIC = b"MEMOIDX\x00"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class IndexHeader:
+    """What an index file claims to hold; load refuses a file whose header does not match the store."""
+
+    format_version: int
+    model: str
+    dimension: int
+    count: int
+    generation: int
+    kind: str = "flat-ip"
+
+
+class VectorIndex:
+    """Exact inner-product search (vectors are normalised, so scores are cosines) with deletable ids.
+
+    Thread-safe: one lock around every FAISS call, so a search never sees a half-applied change.
+    """
+
+    def __init__(self, model: str, dimension: int, index=None) -> None:
+        import faiss
+
+        self.model = model
+        self.dimension = dimension
+        self._index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return int(self._index.ntotal)
+
+    def add(self, ids: Iterable[int], vectors: np.ndarray) -> None:
+        ids = np.asarray(list(ids), dtype=np.int64)
+        if len(ids) == 0:
+            return
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.shape != (len(ids), self.dimension):
+            raise ValueError(f"expected {len(ids)}x{self.dimension} vectors, got {vectors.shape}")
+        with self._lock:
+            self._index.add_with_ids(vectors, ids)
+
+    def remove(self, ids: Iterable[int]) -> int:
+        import faiss
+
+        ids = np.asarray(list(ids), dtype=np.int64)
+        if len(ids) == 0:
+            return 0
+        with self._lock:
+            return int(self._index.remove_ids(faiss.IDSelectorBatch(ids)))
+
+    def search(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Top ``k`` (id, cosine) pairs; ``allowed`` restricts the search to those ids."""
+        import faiss
+
+        query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, self.dimension)
+        params = None
+        if allowed is not None:
+            if len(allowed) == 0:
+                return []
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
+        with self._lock:
+            k = min(k, len(self))
+            if k <= 0:
+                return []
+            scores, ids = self._index.search(query, k, params=params)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def header(self, generation: int) -> IndexHeader:
+        return IndexHeader(FORMAT_VERSION, self.model, self.dimension, len(self), generation)
+
+    def save(self, path: Path, generation: int) -> None:
+        """Write header + index to a temporary file, fsync it, then ``os.replace`` it into place."""
+        import faiss
+
+        with self._lock:
+            header = json.dumps(asdict(self.header(generation))).encode()
+            payload = faiss.serialize_index(self._index)
+        path = Path(path)
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(MAGIC)
+                f.write(struct.pack("<I", len(header)))
+                f.write(header)
+                f.write(payload.tobytes())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def read_header(path: Path) -> IndexHeader:
+    """The header of an index file (IndexMismatch if it is not one of ours)."""
+    with open(path, "rb") as f:
+        return _read_header(f, path)
+
+
+def _read_header(f, path: Path) -> IndexHeader:
+    if f.read(len(MAGIC)) != MAGIC:
+        raise IndexMismatch(f"{path} is not a memo index file")
+    (size,) = struct.unpack("<I", f.read(4))
+    try:
+        return IndexHeader(**json.loads(f.read(size)))
+    except (TypeError, ValueError) as exc:
+        raise IndexMismatch(f"{path}: unreadable header ({exc})") from None
+
+
+def load_index(path: Path, expected: IndexHeader) -> VectorIndex:
+    """Load an index file, refusing it loudly (IndexMismatch) unless its header equals ``expected``
+    and the FAISS payload holds the count the header promises."""
+    import faiss
+
+    with open(path, "rb") as f:
+        header = _read_header(f, path)
+        if header != expected:
+            raise IndexMismatch(f"{path}: header {asdict(header)} does not match the store {asdict(expected)}")
+        payload = np.frombuffer(f.read(), dtype=np.uint8)
+    try:
+        index = faiss.deserialize_index(payload)
+    except RuntimeError as exc:
+        raise IndexMismatch(f"{path}: corrupt FAISS payload ({exc})") from None
+    if index.ntotal != header.count or index.d != header.dimension:
+        raise IndexMismatch(f"{path}: payload holds {index.ntotal}x{index.d}, header says {header.count}x{header.dimension}")
+    return VectorIndex(header.model, header.dimension, index)

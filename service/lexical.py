@@ -1,0 +1,46 @@
+"""Words for lexical matching: lower-cased, stop words dropped, Snowball-stemmed."""
+from __future__ import annotations
+
+import re
+import threading
+from functools import lru_cache
+
+_TOKEN = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*", re.UNICODE)
+
+STOP_WORDS = frozenset(
+    """a about above after again against all am an and any are aren't as at be because been before being
+    below between both but by can could did didn't do does doesn't doing don't down during each few for from
+    further had has have having he her here hers herself him himself his how i if in into is isn't it it's its
+    itself just me more most my myself no nor not now of off on once only or other our ours ourselves out over
+    own same she should so some such than that that's the their theirs them themselves then there these they
+    this those through to too under until up very was wasn't we were weren't what when where which while who
+    whom why will with would you your yours yourself yourselves s t also said says say mentioned mention
+    according""".split()
+)
+
+_local = threading.local()
+
+
+def _stemmer():
+    # PyStemmer objects are not thread-safe; keep one per thread.
+    stemmer = getattr(_local, "stemmer", None)
+    if stemmer is None:
+        import Stemmer
+
+        stemmer = _local.stemmer = Stemmer.Stemmer("english")
+    return stemmer
+
+
+@lru_cache(maxsize=65536)
+def _stem(word: str) -> str:
+    return _stemmer().stemWord(word)
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased word tokens, stop words included."""
+    return [m.group(0).lower().replace("\u2019", "'") for m in _TOKEN.finditer(text)]
+
+
+def terms(text: str) -> list[str]:
+    """Stemmed content words (stop words removed), in order, repeats kept."""
+    return [_stem(w) for w in words(text) if w not in STOP_WORDS]

@@ -1,0 +1,41 @@
+"""``memo serve``: the app factory under gunicorn (one worker, threads), as the Dockerfile runs it."""
+from __future__ import annotations
+
+import logging
+
+from gunicorn.app.base import BaseApplication
+
+# Loading the model and seeding happen in the worker before it answers; give it time.
+WORKER_TIMEOUT_S = 300
+
+
+class MemoServer(BaseApplication):
+    """gunicorn with its options from code instead of a command line."""
+
+    def __init__(self, options: dict[str, object]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from service import create_app
+
+        return create_app()
+
+
+def run(host: str, port: int, threads: int) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    MemoServer(
+        {
+            "bind": f"{host}:{port}",
+            "workers": 1,
+            "worker_class": "gthread",
+            "threads": threads,
+            "timeout": WORKER_TIMEOUT_S,
+            "graceful_timeout": 30,
+            "accesslog": "-",
+        }
+    ).run()

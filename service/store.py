@@ -1,0 +1,427 @@
+"""SQLite (WAL) store: memos, tags, sentences and chunks with offsets and embeddings, cached briefs.
+
+SQLite is the source of truth; the FAISS index is rebuilt from the embeddings here when needed.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from service.chunking import Chunk, Span
+from service.ingest import MemoDraft
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS memos (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    date TEXT,
+    type TEXT,
+    source TEXT,
+    text TEXT NOT NULL,
+    content_hash TEXT NOT NULL UNIQUE,
+    body_start INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS memos_date ON memos(date);
+CREATE TABLE IF NOT EXISTS memo_tags (
+    memo_id TEXT NOT NULL REFERENCES memos(id) ON DELETE CASCADE,
+    tag TEXT NOT NULL,
+    PRIMARY KEY (memo_id, tag)
+);
+CREATE INDEX IF NOT EXISTS memo_tags_tag ON memo_tags(tag);
+CREATE TABLE IF NOT EXISTS sentences (
+    memo_id TEXT NOT NULL REFERENCES memos(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    embedding BLOB NOT NULL,
+    PRIMARY KEY (memo_id, idx)
+);
+-- AUTOINCREMENT: a deleted chunk's id is never reused, so a stale vector can never point at new text.
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    memo_id TEXT NOT NULL REFERENCES memos(id) ON DELETE CASCADE,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    first_sentence INTEGER NOT NULL,
+    last_sentence INTEGER NOT NULL,
+    embedding BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_memo ON chunks(memo_id);
+CREATE TABLE IF NOT EXISTS briefs (
+    content_hash TEXT NOT NULL,
+    method TEXT NOT NULL,
+    max_sentences INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (content_hash, method, max_sentences)
+);
+"""
+
+
+@dataclass(frozen=True)
+class MemoInfo:
+    """A memo's metadata (what lists show)."""
+
+    id: str
+    title: str
+    date: str | None
+    type: str | None
+    source: str | None
+    tags: tuple[str, ...]
+    content_hash: str
+    chars: int
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class Memo(MemoInfo):
+    """A memo with its text; every offset the service returns indexes into ``text``."""
+
+    text: str = ""
+    body_start: int = 0
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    id: int
+    memo_id: str
+    start: int
+    end: int
+    first: int
+    last: int
+
+
+@dataclass(frozen=True)
+class PreparedMemo:
+    """A memo cut into sentences and chunks, with their embeddings: everything one store write needs."""
+
+    draft: MemoDraft
+    sentences: list[Span]
+    sentence_vectors: np.ndarray
+    chunks: list[Chunk]
+    chunk_vectors: np.ndarray
+
+
+@dataclass(frozen=True)
+class MemoFilter:
+    """Which memos a search or list may see. Empty fields do not filter."""
+
+    memo_ids: tuple[str, ...] | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+    tags: tuple[str, ...] = field(default_factory=tuple)
+    type: str | None = None
+
+    def is_empty(self) -> bool:
+        return self.memo_ids is None and not (self.date_from or self.date_to or self.tags or self.type)
+
+    def where(self) -> tuple[str, list[object]]:
+        """SQL condition on table alias ``m`` and its parameters."""
+        clauses: list[str] = []
+        params: list[object] = []
+        if self.memo_ids is not None:
+            clauses.append(f"m.id IN ({','.join('?' * len(self.memo_ids))})" if self.memo_ids else "0")
+            params.extend(self.memo_ids)
+        if self.date_from:
+            clauses.append("m.date >= ?")
+            params.append(self.date_from)
+        if self.date_to:
+            clauses.append("m.date <= ?")
+            params.append(self.date_to)
+        if self.type:
+            clauses.append("m.type = ?")
+            params.append(self.type.lower())
+        if self.tags:
+            marks = ",".join("?" * len(self.tags))
+            clauses.append(f"EXISTS (SELECT 1 FROM memo_tags t WHERE t.memo_id = m.id AND t.tag IN ({marks}))")
+            params.extend(t.lower() for t in self.tags)
+        return (" AND ".join(clauses) or "1"), params
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _blob(vector: np.ndarray) -> bytes:
+    return np.ascontiguousarray(vector, dtype=np.float32).tobytes()
+
+
+def _vectors(blobs: Sequence[bytes], dim: int) -> np.ndarray:
+    if not blobs:
+        return np.zeros((0, dim), dtype=np.float32)
+    return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1).copy()
+
+
+_INFO_COLUMNS = "m.id, m.title, m.date, m.type, m.source, m.content_hash, length(m.text), m.created_at, m.updated_at"
+
+
+class Store:
+    """One SQLite file; a connection per thread; writes are serialised by the caller's lock."""
+
+    def __init__(self, path: Path, dimension: int) -> None:
+        self.path = Path(path)
+        self.dimension = dimension
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        conn = self._conn()
+        conn.executescript(_SCHEMA)
+        version = self.get_meta("schema_version")
+        if version is None:
+            self.set_meta("schema_version", str(SCHEMA_VERSION))
+        elif int(version) != SCHEMA_VERSION:
+            raise RuntimeError(f"{self.path}: schema version {version}, this service reads {SCHEMA_VERSION}")
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            # FULL: an acknowledged memo survives power loss, not just a process crash.
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+            with self._connections_lock:
+                self._connections.append(conn)
+        return conn
+
+    def _write(self) -> "_Transaction":
+        return _Transaction(self._conn())
+
+    def close(self) -> None:
+        with self._connections_lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    # -- meta ----------------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def generation(self) -> int:
+        """Bumped by every change to chunks; the index header records the generation it reflects."""
+        return int(self.get_meta("generation") or 0)
+
+    @staticmethod
+    def _bump(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "INSERT INTO meta(key, value) VALUES ('generation', '1') "
+            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def _insert_parts(self, conn: sqlite3.Connection, memo_id: str, memo: PreparedMemo) -> list[int]:
+        conn.executemany(
+            "INSERT INTO memo_tags(memo_id, tag) VALUES (?, ?)", [(memo_id, t) for t in memo.draft.tags]
+        )
+        conn.executemany(
+            "INSERT INTO sentences(memo_id, idx, start, end, embedding) VALUES (?, ?, ?, ?, ?)",
+            [(memo_id, i, s, e, _blob(v)) for i, ((s, e), v) in enumerate(zip(memo.sentences, memo.sentence_vectors))],
+        )
+        ids = []
+        for chunk, vector in zip(memo.chunks, memo.chunk_vectors):
+            cur = conn.execute(
+                "INSERT INTO chunks(memo_id, start, end, first_sentence, last_sentence, embedding) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (memo_id, chunk.start, chunk.end, chunk.first, chunk.last, _blob(vector)),
+            )
+            ids.append(int(cur.lastrowid))
+        self._bump(conn)
+        return ids
+
+    def add_memo(self, memo_id: str, memo: PreparedMemo) -> list[int]:
+        """Store a memo and its parts in one transaction; returns the new chunk ids."""
+        now, draft = _now(), memo.draft
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO memos(id, title, date, type, source, text, content_hash, body_start, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (memo_id, draft.title, draft.date, draft.type, draft.source, draft.text, draft.content_hash,
+                 draft.body_start, now, now),
+            )
+            return self._insert_parts(conn, memo_id, memo)
+
+    def replace_memo(self, memo_id: str, memo: PreparedMemo) -> tuple[list[int], list[int]]:
+        """Swap a memo's text and parts in one transaction; returns (removed, added) chunk ids."""
+        draft = memo.draft
+        with self._write() as conn:
+            old = [r[0] for r in conn.execute("SELECT id FROM chunks WHERE memo_id = ?", (memo_id,))]
+            conn.execute("DELETE FROM briefs WHERE content_hash IN (SELECT content_hash FROM memos WHERE id = ?)", (memo_id,))
+            for table in ("chunks", "sentences", "memo_tags"):
+                conn.execute(f"DELETE FROM {table} WHERE memo_id = ?", (memo_id,))
+            conn.execute(
+                "UPDATE memos SET title=?, date=?, type=?, source=?, text=?, content_hash=?, body_start=?, updated_at=?"
+                " WHERE id = ?",
+                (draft.title, draft.date, draft.type, draft.source, draft.text, draft.content_hash,
+                 draft.body_start, _now(), memo_id),
+            )
+            new = self._insert_parts(conn, memo_id, memo)
+        return old, new
+
+    def delete_memo(self, memo_id: str) -> list[int] | None:
+        """Remove a memo and everything hanging off it; returns its chunk ids, or None if unknown."""
+        with self._write() as conn:
+            ids = [r[0] for r in conn.execute("SELECT id FROM chunks WHERE memo_id = ?", (memo_id,))]
+            conn.execute("DELETE FROM briefs WHERE content_hash IN (SELECT content_hash FROM memos WHERE id = ?)", (memo_id,))
+            cur = conn.execute("DELETE FROM memos WHERE id = ?", (memo_id,))
+            if cur.rowcount == 0:
+                return None
+            self._bump(conn)
+        return ids
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def _tags(self, memo_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        out: dict[str, list[str]] = {m: [] for m in memo_ids}
+        if memo_ids:
+            rows = self._conn().execute(
+                f"SELECT memo_id, tag FROM memo_tags WHERE memo_id IN ({','.join('?' * len(memo_ids))})"
+                " ORDER BY rowid",
+                list(memo_ids),
+            )
+            for memo_id, tag in rows:
+                out[memo_id].append(tag)
+        return {m: tuple(t) for m, t in out.items()}
+
+    def _memo_where(self, clause: str, params: Sequence[object]) -> Memo | None:
+        row = self._conn().execute(
+            f"SELECT {_INFO_COLUMNS}, m.text, m.body_start FROM memos m WHERE {clause}", params
+        ).fetchone()
+        if row is None:
+            return None
+        tags = self._tags([row[0]])[row[0]]
+        return Memo(*row[:5], tags, *row[5:9], text=row[9], body_start=row[10])
+
+    def get_memo(self, memo_id: str) -> Memo | None:
+        return self._memo_where("m.id = ?", (memo_id,))
+
+    def find_by_hash(self, digest: str) -> Memo | None:
+        return self._memo_where("m.content_hash = ?", (digest,))
+
+    def get_memos(self, memo_ids: Sequence[str]) -> dict[str, MemoInfo]:
+        """Metadata of several memos (missing ids are absent from the result)."""
+        if not memo_ids:
+            return {}
+        ids = list(dict.fromkeys(memo_ids))
+        rows = self._conn().execute(
+            f"SELECT {_INFO_COLUMNS} FROM memos m WHERE m.id IN ({','.join('?' * len(ids))})", ids
+        ).fetchall()
+        tags = self._tags([r[0] for r in rows])
+        return {r[0]: MemoInfo(*r[:5], tags[r[0]], *r[5:]) for r in rows}
+
+    def memo_text(self, memo_id: str) -> str | None:
+        row = self._conn().execute("SELECT text FROM memos WHERE id = ?", (memo_id,)).fetchone()
+        return row[0] if row else None
+
+    def list_memos(self, where: MemoFilter, limit: int, offset: int) -> tuple[list[MemoInfo], int]:
+        """A page of memos, newest date first (undated last), and the total that match."""
+        clause, params = where.where()
+        conn = self._conn()
+        total = conn.execute(f"SELECT count(*) FROM memos m WHERE {clause}", params).fetchone()[0]
+        rows = conn.execute(
+            f"SELECT {_INFO_COLUMNS} FROM memos m WHERE {clause} "
+            "ORDER BY m.date IS NULL, m.date DESC, m.created_at DESC, m.id LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        ).fetchall()
+        tags = self._tags([r[0] for r in rows])
+        return [MemoInfo(*r[:5], tags[r[0]], *r[5:]) for r in rows], total
+
+    def chunk_ids(self, where: MemoFilter) -> np.ndarray:
+        """Ids of the chunks of the memos that pass ``where``."""
+        clause, params = where.where()
+        rows = self._conn().execute(
+            f"SELECT c.id FROM chunks c JOIN memos m ON m.id = c.memo_id WHERE {clause}", params
+        ).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def get_chunks(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
+        if not ids:
+            return {}
+        rows = self._conn().execute(
+            "SELECT id, memo_id, start, end, first_sentence, last_sentence FROM chunks "
+            f"WHERE id IN ({','.join('?' * len(ids))})",
+            [int(i) for i in ids],
+        ).fetchall()
+        return {r[0]: StoredChunk(*r) for r in rows}
+
+    def sentences(self, memo_id: str, first: int = 0, last: int | None = None) -> tuple[list[tuple[int, int, int]], np.ndarray]:
+        """Sentences ``first..last`` (inclusive) of a memo as ``(idx, start, end)`` and their embeddings."""
+        last = (1 << 62) if last is None else last
+        rows = self._conn().execute(
+            "SELECT idx, start, end, embedding FROM sentences WHERE memo_id = ? AND idx BETWEEN ? AND ? ORDER BY idx",
+            (memo_id, first, last),
+        ).fetchall()
+        return [(r[0], r[1], r[2]) for r in rows], _vectors([r[3] for r in rows], self.dimension)
+
+    def iter_chunk_vectors(self, batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """All chunk ids and embeddings, in id order, a batch at a time (for index rebuilds)."""
+        last = -1
+        conn = self._conn()
+        while True:
+            rows = conn.execute(
+                "SELECT id, embedding FROM chunks WHERE id > ? ORDER BY id LIMIT ?", (last, batch)
+            ).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield np.array([r[0] for r in rows], dtype=np.int64), _vectors([r[1] for r in rows], self.dimension)
+
+    def counts(self) -> dict[str, int]:
+        conn = self._conn()
+        return {
+            "memos": conn.execute("SELECT count(*) FROM memos").fetchone()[0],
+            "chunks": conn.execute("SELECT count(*) FROM chunks").fetchone()[0],
+            "sentences": conn.execute("SELECT count(*) FROM sentences").fetchone()[0],
+        }
+
+    # -- brief cache ---------------------------------------------------------------------------
+
+    def get_brief(self, digest: str, method: str, max_sentences: int) -> dict | None:
+        row = self._conn().execute(
+            "SELECT body FROM briefs WHERE content_hash = ? AND method = ? AND max_sentences = ?",
+            (digest, method, max_sentences),
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put_brief(self, digest: str, method: str, max_sentences: int, body: dict) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO briefs(content_hash, method, max_sentences, body) VALUES (?, ?, ?, ?)",
+                (digest, method, max_sentences, json.dumps(body)),
+            )
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (or ``ROLLBACK`` on error) on a connection in autocommit mode."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -1,0 +1,38 @@
+"""Deterministic stand-ins for the models, registered through the same registry as the real ones."""
+from __future__ import annotations
+
+import hashlib
+from typing import Sequence
+
+import numpy as np
+
+from service.lexical import terms
+
+
+class HashEmbedder:
+    """Bag of stemmed content words hashed into a small signed vector: texts that share words are close,
+    texts that share none are orthogonal-ish. Same input, same output, no model files."""
+
+    name = "fake-hash"
+    dimension = 64
+    max_tokens = 256
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for term in terms(text) or ["<empty>"]:
+                digest = hashlib.blake2b(term.encode(), digest_size=8).digest()
+                slot = int.from_bytes(digest[:4], "little") % self.dimension
+                out[row, slot] += 1.0 if digest[4] & 1 else -1.0
+            norm = np.linalg.norm(out[row])
+            out[row] /= norm if norm else 1.0
+        return out
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(t.split()) for t in texts]
+
+
+class OtherHashEmbedder(HashEmbedder):
+    """The same fake under another name, to test what happens when the configured model changes."""
+
+    name = "fake-hash-2"

@@ -1,0 +1,67 @@
+"""Answer scoring, narrowing and abstention, on hand-made vectors."""
+from __future__ import annotations
+
+import numpy as np
+
+from service.answer import AnswerSettings, Passage, answer_question, confidence_of, lexical_overlap, narrow
+from service.lexical import terms
+
+
+def unit(*xs):
+    v = np.array(xs, dtype=np.float32)
+    return v / np.linalg.norm(v)
+
+
+def passage(text, vector, start=0, context=0.5, memo="m"):
+    return Passage(memo, start, start + len(text), text, unit(*vector), context)
+
+
+def test_best_supported_sentence_wins_and_is_cited_first():
+    q = unit(1, 0, 0)
+    ps = [
+        passage("Rates rose to 5 percent.", (0.2, 1, 0), start=0),
+        passage("The harbour got two piers.", (1, 0.1, 0), start=30),
+    ]
+    result = answer_question("What did the harbour get?", q, ps, AnswerSettings())
+    assert not result.abstained and result.answer == "The harbour got two piers."
+    assert result.citations[0].start == 30 and result.span == result.citations[0]
+
+
+def test_when_questions_narrow_to_the_date_inside_the_sentence():
+    q = unit(1, 0)
+    s = "In 2015, four years into the war, the army intervened."
+    result = answer_question("When did the army intervene?", q, [passage(s, (1, 0), start=100)], AnswerSettings())
+    assert result.answer == "2015"
+    assert (result.span.start, result.span.end) == (103, 107)
+    assert result.citations[0].quote == s
+
+
+def test_abstains_below_the_threshold_but_lists_passages():
+    q = unit(1, 0)
+    result = answer_question("boiling point of mercury", q, [passage("Rates rose.", (0, 1))], AnswerSettings())
+    assert result.abstained and result.answer is None and result.span is None
+    assert len(result.citations) == 1 and result.confidence < 0.5
+
+
+def test_no_passages_abstains():
+    result = answer_question("anything", unit(1, 0), [], AnswerSettings())
+    assert result.abstained and result.citations == ()
+
+
+def test_narrow():
+    assert narrow("When did it start?", "It started on 3 March 2021 in Paris.") == (14, 26)
+    assert narrow("How many troops were sent?", "About 4,000 troops were sent.") == (6, 18)
+    assert narrow("Who went?", "Smith went in 2020.") is None
+    # a year the question already names is not the answer
+    assert narrow("When after 2015 did it end?", "Since 2015 and until 2019.") == (21, 25)
+
+
+def test_lexical_overlap_matches_stem_prefixes():
+    assert lexical_overlap(terms("Russia military sites"), terms("Russian military site")) == 1.0
+    assert lexical_overlap(terms("mercury"), terms("Russian military site")) == 0.0
+    assert lexical_overlap([], terms("anything")) == 0.0
+
+
+def test_confidence_is_monotone_and_half_at_threshold():
+    assert confidence_of(0.42, 0.42) == 0.5
+    assert confidence_of(0.2, 0.42) < confidence_of(0.5, 0.42) < confidence_of(0.8, 0.42)

@@ -1,0 +1,59 @@
+"""The ``memo`` command in-process (click's runner) on the fake embedder."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from service.cli import main
+from tests.test_engine import MEMO_A, MEMO_B
+
+
+@pytest.fixture
+def runner(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMO_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MEMO_EMBEDDER", "fake")
+    return CliRunner()
+
+
+def test_ingest_list_ask_brief_delete(runner, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.txt").write_text(MEMO_A)
+    (folder / "b.md").write_text(MEMO_B)
+    (folder / "skip.png").write_bytes(b"\x89PNG")
+    r = runner.invoke(main, ["ingest", str(folder), "--tag", "batch"])
+    assert r.exit_code == 0, r.output
+    assert "2 added, 0 already stored, 2 files" in r.output
+    assert "1 added" not in runner.invoke(main, ["ingest", str(folder / "a.txt")]).output
+
+    listed = json.loads(runner.invoke(main, ["list", "--json"]).output)
+    assert listed["total"] == 2 and all(m["tags"] == ["batch"] for m in listed["items"])
+    memo_a = next(m for m in listed["items"] if m["source"] == "a.txt")
+
+    r = runner.invoke(main, ["ask", "--json", "What did engineers add to the harbour?"])
+    body = json.loads(r.output)
+    assert body["citations"][0]["memo_id"] == memo_a["id"]
+
+    r = runner.invoke(main, ["brief", memo_a["id"]])
+    assert r.exit_code == 0 and "harbour of Tartus" in r.output
+
+    r = runner.invoke(main, ["delete", memo_a["id"]])
+    assert r.exit_code == 0 and json.loads(runner.invoke(main, ["list", "--json"]).output)["total"] == 1
+    r = runner.invoke(main, ["delete", memo_a["id"]])
+    assert r.exit_code == 1 and "no memo" in r.output
+
+
+def test_ask_prints_not_in_the_memos(runner, tmp_path):
+    (tmp_path / "a.txt").write_text(MEMO_A)
+    runner.invoke(main, ["ingest", str(tmp_path / "a.txt")])
+    r = runner.invoke(main, ["ask", "boiling point of mercury"])
+    assert r.exit_code == 0 and r.output.startswith("Not in the memos.")
+
+
+def test_help_is_fast_and_imports_nothing_heavy():
+    code = "import sys, service.cli; sys.exit(any(m in sys.modules for m in ('torch', 'faiss', 'apiflask')))"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -1,0 +1,212 @@
+"""The engine through the fake embedder: dedupe, update, delete, persistence, index rebuilds, locking."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from service import create_app
+from service.engine import INDEX_FILE, build_engine
+from service.errors import Conflict, DataDirLocked, NotFound
+from service.index import VectorIndex, load_index, read_header
+from service.store import MemoFilter
+
+MEMO_A = "12 Jan 2024; MEMO: The harbour of Tartus was expanded. Engineers added two new piers for naval ships."
+MEMO_B = "The central bank raised interest rates to 5 percent. Inflation had reached 9 percent in March."
+MEMO_C = "Wheat harvests fell sharply after the drought. Farmers asked the ministry for emergency aid."
+
+
+def test_ingest_stores_chunks_sentences_and_vectors(engine):
+    memo, created = engine.ingest(MEMO_A, tags=["Navy"])
+    assert created and memo.date == "2024-01-12" and memo.type == "memo" and memo.tags == ("navy",)
+    counts = engine.health()
+    assert counts == {"memos": 1, "chunks": counts["chunks"], "sentences": 2, "vectors": counts["chunks"]}
+    assert counts["chunks"] >= 1
+    rows, vectors = engine.store.sentences(memo.id)
+    assert [memo.text[s:e] for _, s, e in rows] == [
+        "The harbour of Tartus was expanded.",
+        "Engineers added two new piers for naval ships.",
+    ]
+    assert vectors.shape == (2, 64)
+
+
+def test_same_text_is_not_stored_twice(engine):
+    first, created = engine.ingest(MEMO_A)
+    again, created_again = engine.ingest("  " + MEMO_A + "\r\n", title="other title")
+    assert created and not created_again and again.id == first.id
+    assert engine.health()["memos"] == 1
+
+
+def test_delete_removes_memo_chunks_and_vectors(engine):
+    a, _ = engine.ingest(MEMO_A)
+    b, _ = engine.ingest(MEMO_B)
+    engine.delete(a.id)
+    assert engine.health() == {"memos": 1, "chunks": engine.health()["chunks"], "sentences": 2,
+                               "vectors": engine.health()["chunks"]}
+    with pytest.raises(NotFound):
+        engine.get(a.id)
+    with pytest.raises(NotFound):
+        engine.delete(a.id)
+    result, _ = engine.ask("harbour of Tartus piers")
+    assert all(c.memo_id == b.id for c in result.citations)
+
+
+def test_update_replaces_text_keeps_given_metadata(engine):
+    memo, _ = engine.ingest(MEMO_A, title="Harbour", tags=["navy"])
+    updated = engine.update(memo.id, MEMO_B)
+    assert updated.id == memo.id and updated.text == MEMO_B
+    assert updated.title == "Harbour" and updated.tags == ("navy",)
+    assert updated.date is None  # the new text has no header and none was given
+    result, _ = engine.ask("interest rates central bank")
+    assert result.citations[0].memo_id == memo.id and "interest rates" in result.citations[0].quote
+    assert engine.health()["chunks"] == engine.health()["vectors"]
+
+
+def test_update_rederives_an_automatic_title(engine):
+    memo, _ = engine.ingest(MEMO_A)
+    assert memo.title == "The harbour of Tartus was expanded."
+    assert engine.update(memo.id, MEMO_C).title == "Wheat harvests fell sharply after the drought."
+
+
+def test_update_to_another_memos_text_conflicts(engine):
+    a, _ = engine.ingest(MEMO_A)
+    engine.ingest(MEMO_B)
+    with pytest.raises(Conflict):
+        engine.update(a.id, MEMO_B)
+    with pytest.raises(NotFound):
+        engine.update("nope", MEMO_C)
+
+
+def test_filters_restrict_retrieval(engine):
+    a, _ = engine.ingest(MEMO_A, tags=["navy"])
+    b, _ = engine.ingest(MEMO_B, tags=["economy"], date="2024-03-01")
+    result, _ = engine.ask("harbour of Tartus piers", where=MemoFilter(tags=("economy",)))
+    assert {c.memo_id for c in result.citations} == {b.id}
+    result, _ = engine.ask("harbour of Tartus piers", where=MemoFilter(memo_ids=(a.id,)))
+    assert {c.memo_id for c in result.citations} == {a.id}
+    result, _ = engine.ask("harbour", where=MemoFilter(date_from="2024-02-01", date_to="2024-12-31"))
+    assert {c.memo_id for c in result.citations} == {b.id}
+    result, _ = engine.ask("harbour", where=MemoFilter(memo_ids=()))
+    assert result.abstained and result.citations == ()
+
+
+def test_citations_slice_back_to_the_memo_text(engine):
+    engine.ingest(MEMO_A)
+    engine.ingest(MEMO_B)
+    result, memos = engine.ask("What rate did the central bank set?")
+    assert not result.abstained
+    for c in result.citations:
+        assert engine.get(c.memo_id).text[c.start : c.end] == c.quote
+    assert set(memos) == {c.memo_id for c in result.citations}
+
+
+def _search_ids(engine, text):
+    vector = engine.embedder.embed([text])[0]
+    return engine.index.search(vector, 10)
+
+
+def _reopen(app_config):
+    app = create_app(app_config)
+    return app, app.extensions["memo"]
+
+
+def test_save_and_load_give_the_same_search_results(config):
+    app, engine = _reopen(config)
+    for text in (MEMO_A, MEMO_B, MEMO_C):
+        engine.ingest(text)
+    before = _search_ids(engine, "drought wheat farmers")
+    generation = engine.store.generation()
+    engine.close()
+    header = read_header(Path(config["DATA_DIR"]) / INDEX_FILE)
+    assert (header.model, header.dimension, header.count, header.generation) == ("fake-hash", 64, 3, generation)
+    app, engine = _reopen(config)
+    try:
+        assert _search_ids(engine, "drought wheat farmers") == before
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "stale", "missing"])
+def test_index_is_rebuilt_from_the_store_when_it_does_not_match(config, damage):
+    app, engine = _reopen(config)
+    engine.ingest(MEMO_A)
+    engine.ingest(MEMO_B)
+    path = Path(config["DATA_DIR"]) / INDEX_FILE
+    stale = path.read_bytes()
+    engine.ingest(MEMO_C)
+    expected = _search_ids(engine, "wheat drought")
+    engine.close()
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[:-100])
+    elif damage == "garbage":
+        path.write_bytes(b"not an index at all")
+    elif damage == "stale":
+        path.write_bytes(stale)  # a valid file from two memos ago: its generation is behind the store
+    else:
+        path.unlink()
+    app, engine = _reopen(config)
+    try:
+        assert len(engine.index) == engine.health()["chunks"] == 3
+        assert _search_ids(engine, "wheat drought") == expected
+    finally:
+        engine.close()
+
+
+def test_load_refuses_a_header_mismatch(tmp_path):
+    index = VectorIndex("m", 4)
+    index.add([1, 2], np.eye(4, dtype=np.float32)[:2])
+    index.save(tmp_path / "i", generation=7)
+    ok = load_index(tmp_path / "i", index.header(7))
+    assert len(ok) == 2
+    from service.errors import IndexMismatch
+
+    for wrong in (index.header(8), VectorIndex("other", 4).header(7)):
+        with pytest.raises(IndexMismatch):
+            load_index(tmp_path / "i", wrong)
+
+
+def test_changing_the_embedder_re_embeds_the_store(config):
+    app, engine = _reopen(config)
+    memo, _ = engine.ingest(MEMO_A)
+    engine.close()
+    app, engine = _reopen({**config, "EMBEDDER": "fake-2"})
+    try:
+        assert engine.store.get_meta("embedder") == "fake-hash-2/64"
+        assert read_header(Path(config["DATA_DIR"]) / INDEX_FILE).model == "fake-hash-2"
+        result, _ = engine.ask("harbour of Tartus")
+        assert result.citations[0].memo_id == memo.id
+    finally:
+        engine.close()
+
+
+def test_a_second_engine_on_the_same_data_dir_is_refused(engine, config):
+    with pytest.raises(DataDirLocked, match="in use"):
+        build_engine({**config, "ABSTAIN_BELOW": 0.4, "CHUNK_TOKENS": 128, "CHUNK_OVERLAP": 1,
+                      "MAX_MEMO_CHARS": 1000})
+
+
+def test_seeding_happens_once(tmp_path, config):
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "one.txt").write_text(MEMO_A)
+    cfg = {**config, "SEEDS_DIR": str(seeds)}
+    app, engine = _reopen(cfg)
+    assert engine.health()["memos"] == 1
+    memo = engine.list(MemoFilter(), 10, 0)[0][0]
+    assert memo.source == "one.txt"
+    engine.delete(memo.id)
+    engine.close()
+    app, engine = _reopen(cfg)
+    try:
+        assert engine.health()["memos"] == 0  # a user's deletion is not undone by re-seeding
+    finally:
+        engine.close()
+
+
+def test_brief_is_cached_by_content_hash(engine):
+    memo, _ = engine.ingest(MEMO_A + " " + MEMO_B + " " + MEMO_C)
+    first = engine.brief(memo.id, 2)
+    assert engine.store.get_brief(memo.content_hash, first.method, 2) is not None
+    assert engine.brief(memo.id, 2) == first
+    assert engine.brief_text(memo.text, 2) == first

@@ -1,0 +1,90 @@
+"""The real packaged embedder on the real seed memo (loaded once per session)."""
+from __future__ import annotations
+
+import pytest
+
+from tests.test_engine import MEMO_B, MEMO_C
+
+pytestmark = pytest.mark.model
+
+DISTRACTORS = [
+    MEMO_B,
+    MEMO_C,
+    "4 Apr 2023; MEMO: Turkish officials met Iranian diplomats in Ankara to discuss trade. The talks covered gas "
+    "pipelines, border crossings and tariffs on agricultural goods.",
+]
+
+
+@pytest.fixture
+def client(real_app):
+    client = real_app.test_client()
+    for text in DISTRACTORS:
+        assert client.post("/memos", json={"text": text}).status_code == 201
+    return client
+
+
+@pytest.fixture
+def seed(client):
+    (memo,) = [m for m in client.get("/memos?limit=100").get_json()["items"] if (m["source"] or "").startswith("000_")]
+    return client.get(f"/memos/{memo['id']}").get_json()
+
+
+def ask(client, question):
+    r = client.post("/ask", json={"question": question})
+    assert r.status_code == 200
+    return r.get_json()
+
+
+def assert_citations_quote_the_memos(client, body):
+    for c in body["citations"]:
+        assert client.get(f"/memos/{c['memo_id']}").get_json()["text"][c["start"] : c["end"]] == c["quote"]
+
+
+def test_seed_memo_metadata(seed):
+    assert seed["date"] == "2023-03-16" and seed["type"] == "memo"
+    assert seed["title"].startswith("Syrian President, Bashar Al-Assad")
+
+
+def test_military_sites(client, seed):
+    body = ask(client, "Which Russian military sites in Syria are mentioned?")
+    assert not body["abstained"]
+    top = body["citations"][0]
+    assert top["memo_id"] == seed["id"]
+    for site in ("Hmeimim", "Tartus", "Al Jarrah"):
+        assert site in body["answer"] and site in top["quote"]
+    assert_citations_quote_the_memos(client, body)
+
+
+def test_intervention_year(client, seed):
+    body = ask(client, "When did Russia intervene militarily in Syria?")
+    assert not body["abstained"] and "2015" in body["answer"]
+    assert body["citations"][0]["memo_id"] == seed["id"] and "intervened" in body["citations"][0]["quote"]
+    span = body["span"]
+    assert seed["text"][span["start"] : span["end"]] == body["answer"]
+    assert_citations_quote_the_memos(client, body)
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What is the boiling point of mercury?", "Who won the football World Cup in 2022?", "How do I bake sourdough bread?"],
+)
+def test_abstains_when_the_memos_do_not_say(client, question):
+    body = ask(client, question)
+    assert body["abstained"] and body["answer"] is None
+    assert body["confidence"] < 0.5
+    assert body["citations"], "the closest passages are still listed"
+
+
+def test_answers_from_the_right_memo_among_several(client):
+    body = ask(client, "What did the farmers ask the ministry for?")
+    assert not body["abstained"] and "emergency aid" in body["answer"]
+
+
+def test_seed_brief(client, seed):
+    r = client.get(f"/memos/{seed['id']}/brief")
+    body = r.get_json()
+    assert 1 <= len(body["sentences"]) <= 3
+    assert "Assad" in body["brief"]
+    for s in body["sentences"]:
+        assert seed["text"][s["start"] : s["end"]] == s["text"]
+    assert len(body["brief"]) < len(seed["text"]) / 2
