@@ -5,10 +5,12 @@ from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
     from models.embedder import Embedder
+    from models.phrases import PhraseFinder
 
 EmbedderFactory = Callable[[], "Embedder"]
 
 _EMBEDDERS: dict[str, EmbedderFactory] = {}
+_PHRASE_FINDERS: dict[str, Callable[[], "PhraseFinder"]] = {}
 
 
 def register_embedder(name: str, factory: EmbedderFactory) -> None:
@@ -37,3 +39,32 @@ def _minilm() -> "Embedder":
 
 
 register_embedder("minilm", _minilm)
+
+
+def register_phrase_finder(name: str, factory: Callable[[], "PhraseFinder"]) -> None:
+    """Make a phrase finder available under ``name`` (``MEMO_PHRASES``)."""
+    _PHRASE_FINDERS[name] = factory
+
+
+def get_phrase_finder(name: str) -> "PhraseFinder":
+    try:
+        factory = _PHRASE_FINDERS[name]
+    except KeyError:
+        raise KeyError(f"unknown phrase finder {name!r}; known: {', '.join(sorted(_PHRASE_FINDERS))}") from None
+    return factory()
+
+
+def _spacy_phrases() -> "PhraseFinder":
+    from models.phrases import SpacyPhraseFinder
+
+    return SpacyPhraseFinder()
+
+
+def _no_phrases() -> "PhraseFinder":
+    from models.phrases import NoPhrases
+
+    return NoPhrases()
+
+
+register_phrase_finder("spacy", _spacy_phrases)
+register_phrase_finder("none", _no_phrases)

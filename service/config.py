@@ -15,13 +15,15 @@ DEFAULTS: dict[str, object] = {
     # memos ingested on the first start of an empty store (None: no seeding)
     "SEEDS_DIR": str(REPO_SEEDS),
     "EMBEDDER": "minilm",
+    # candidate phrases for short answers: "spacy" (parser + NER) or "none" (whole sentences)
+    "PHRASES": "spacy",
     "LLM": "none",
     "CHUNK_TOKENS": 128,
     "CHUNK_OVERLAP": 1,
     "MAX_MEMO_CHARS": 2_000_000,
     # Flask: request bodies above this get 413
     "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
-    "ABSTAIN_BELOW": 0.42,
+    "ABSTAIN_BELOW": 0.48,
     # APIFlask: OpenAPI and the docs page, served offline
     "VALIDATION_ERROR_SCHEMA": ERROR_SCHEMA,
     "HTTP_ERROR_SCHEMA": ERROR_SCHEMA,

@@ -7,20 +7,23 @@ import os
 import secrets
 import sqlite3
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+import numpy as np
 
 from models.embedder import Embedder
 from models.nlp import SentenceSplitter
+from models.phrases import NoPhrases, PhraseFinder
 from service import answer as answering
 from service import brief as briefing
 from service.chunking import bound_sentences, chunk_sentences
 from service.errors import Conflict, DataDirLocked, IndexMismatch, InvalidInput, NotFound
 from service.index import FORMAT_VERSION, IndexHeader, VectorIndex, load_index
 from service.ingest import MemoDraft, find_memo_files, prepare_memo, read_memo_bytes
-from service.retrieval import search_chunks
+from service.lexical import terms
+from service.retrieval import Hit, RetrievalSettings, search_chunks
 from service.store import Memo, MemoFilter, MemoInfo, PreparedMemo, Store
 
 log = logging.getLogger(__name__)
@@ -38,6 +41,7 @@ class EngineSettings:
     max_memo_chars: int = 2_000_000
     answer: answering.AnswerSettings = field(default_factory=answering.AnswerSettings)
     brief: briefing.BriefSettings = field(default_factory=briefing.BriefSettings)
+    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
 
 
 class DataDirLock:
@@ -68,7 +72,8 @@ class DataDirLock:
 class Engine:
     """Owns the store, the index and the models for one data directory."""
 
-    def __init__(self, settings: EngineSettings, embedder: Embedder, splitter: SentenceSplitter | None = None) -> None:
+    def __init__(self, settings: EngineSettings, embedder: Embedder, splitter: SentenceSplitter | None = None,
+                 phrases: PhraseFinder | None = None) -> None:
         import faiss
 
         # Measured: one FAISS thread per query is faster than two on this class of machine.
@@ -76,6 +81,7 @@ class Engine:
         self.settings = settings
         self.embedder = embedder
         self.splitter = splitter or SentenceSplitter()
+        self.phrases = phrases or NoPhrases()
         if settings.chunk_tokens > embedder.max_tokens:
             raise ValueError(f"chunk_tokens {settings.chunk_tokens} exceeds the embedder's {embedder.max_tokens}")
         data_dir = Path(settings.data_dir)
@@ -262,13 +268,23 @@ class Engine:
     def list(self, where: MemoFilter, limit: int, offset: int) -> tuple[list[MemoInfo], int]:
         return self.store.list_memos(where, limit, offset)
 
+    def search(self, question: str, k: int = 5, where: MemoFilter | None = None, mode: str | None = None,
+               query: np.ndarray | None = None) -> list[Hit]:
+        """The ``k`` best chunks for ``question`` (hybrid by default), best first."""
+        settings = self.settings.retrieval
+        if mode is not None and mode != settings.mode:
+            settings = replace(settings, mode=mode)
+        if query is None:
+            query = self.embedder.embed([question])[0]
+        return search_chunks(self.index, self.store, query, question, k, where or MemoFilter(), settings)
+
     def ask(self, question: str, k: int = 5, where: MemoFilter | None = None) -> tuple[answering.Answer, dict[str, MemoInfo]]:
         """An extractive, cited answer from the ``k`` best chunks (or an abstention), and the cited memos."""
         question = " ".join(question.split())
         if not question:
             raise InvalidInput({"question": ["question is empty"]})
         query = self.embedder.embed([question])[0]
-        hits = search_chunks(self.index, self.store, query, k, where or MemoFilter())
+        hits = self.search(question, k, where, query=query)
         passages: dict[tuple[str, int], answering.Passage] = {}
         texts: dict[str, str | None] = {}
         for hit in hits:
@@ -280,9 +296,11 @@ class Engine:
             rows, vectors = self.store.sentences(hit.memo_id, hit.first, hit.last)
             for (idx, start, end), vector in zip(rows, vectors):
                 key = (hit.memo_id, idx)
-                if key not in passages or passages[key].context < hit.score:
-                    passages[key] = answering.Passage(hit.memo_id, start, end, text[start:end], vector, hit.score)
-        result = answering.answer_question(question, query, list(passages.values()), self.settings.answer)
+                if key not in passages or passages[key].context < hit.dense:
+                    passages[key] = answering.Passage(hit.memo_id, start, end, text[start:end], vector, hit.dense)
+        weights = self.store.term_weights(terms(question))
+        result = answering.answer_question(question, query, list(passages.values()), self.settings.answer, weights,
+                                           self.phrases.phrases)
         return result, self.store.get_memos([c.memo_id for c in result.citations])
 
     def brief(self, memo_id: str, max_sentences: int = 3) -> briefing.Brief:
@@ -323,7 +341,7 @@ def _brief_from_dict(body: dict) -> briefing.Brief:
 
 def build_engine(config: Mapping[str, Any]) -> Engine:
     """An engine from app config (the keys of ``service.config.DEFAULTS``)."""
-    from models import get_embedder
+    from models import get_embedder, get_phrase_finder
 
     if str(config.get("LLM", "none")).lower() != "none":
         raise ValueError("MEMO_LLM: only 'none' (the extractive tier) is available in this version")
@@ -334,4 +352,4 @@ def build_engine(config: Mapping[str, Any]) -> Engine:
         max_memo_chars=int(config["MAX_MEMO_CHARS"]),
         answer=answering.AnswerSettings(abstain_below=float(config["ABSTAIN_BELOW"])),
     )
-    return Engine(settings, get_embedder(str(config["EMBEDDER"])))
+    return Engine(settings, get_embedder(str(config["EMBEDDER"])), phrases=get_phrase_finder(str(config["PHRASES"])))

@@ -1,8 +1,13 @@
-"""Words for lexical matching: lower-cased, stop words dropped, Snowball-stemmed."""
+"""Words for lexical matching: lower-cased, accents folded, stop words dropped, Porter-stemmed.
+
+Porter (not Snowball) so that stems match the terms of the SQLite FTS5 ``porter`` index, whose document
+frequencies weight the words.
+"""
 from __future__ import annotations
 
 import re
 import threading
+import unicodedata
 from functools import lru_cache
 
 _TOKEN = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*", re.UNICODE)
@@ -27,12 +32,15 @@ def _stemmer():
     if stemmer is None:
         import Stemmer
 
-        stemmer = _local.stemmer = Stemmer.Stemmer("english")
+        stemmer = _local.stemmer = Stemmer.Stemmer("porter")
     return stemmer
 
 
 @lru_cache(maxsize=65536)
 def _stem(word: str) -> str:
+    if not word.isascii():
+        # as FTS5's remove_diacritics: "gdańsk" is indexed as "gdansk"
+        word = "".join(ch for ch in unicodedata.normalize("NFKD", word) if not unicodedata.combining(ch))
     return _stemmer().stemWord(word)
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from models import register_embedder
+from models import register_embedder, register_phrase_finder
 from service import create_app
-from tests.fakes import HashEmbedder, OtherHashEmbedder
+from tests.fakes import HashEmbedder, OtherHashEmbedder, RegexPhrases
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -16,6 +16,7 @@ SEED_MEMO = sorted(SEEDS.glob("*.txt"))[0]
 
 register_embedder("fake", HashEmbedder)
 register_embedder("fake-2", OtherHashEmbedder)
+register_phrase_finder("fake", RegexPhrases)
 
 
 @functools.lru_cache(maxsize=1)
@@ -31,7 +32,9 @@ register_embedder("minilm-shared", _shared_minilm)
 
 @pytest.fixture
 def config(tmp_path):
-    return {"DATA_DIR": str(tmp_path / "data"), "SEEDS_DIR": None, "EMBEDDER": "fake", "TESTING": True}
+    # ABSTAIN_BELOW: the hash embedder's cosines run lower than MiniLM's, so its threshold is lower too.
+    return {"DATA_DIR": str(tmp_path / "data"), "SEEDS_DIR": None, "EMBEDDER": "fake", "PHRASES": "fake",
+            "ABSTAIN_BELOW": 0.3, "TESTING": True}
 
 
 @pytest.fixture

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Sequence
 
 import numpy as np
+
+from models.phrases import Phrase
 
 from service.lexical import terms
 
@@ -36,3 +39,22 @@ class OtherHashEmbedder(HashEmbedder):
     """The same fake under another name, to test what happens when the configured model changes."""
 
     name = "fake-hash-2"
+
+
+class RegexPhrases:
+    """Years and day-month-year dates as DATE, other numbers as CARDINAL, runs of capitalised words as
+    PERSON: enough structure to exercise short answers without a parser."""
+
+    name = "fake-regex"
+    _DATE = re.compile(r"\b\d{1,2} (?:January|February|March|April|May|June|July|August|September|October|"
+                       r"November|December) \d{4}\b|\b(?:1[5-9]|20)\d\d\b")
+    _NUMBER = re.compile(r"\b\d[\d,]*\b")
+    _NAME = re.compile(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)*\b")
+
+    def phrases(self, sentence: str) -> list[Phrase]:
+        found = [Phrase(m.start(), m.end(), "DATE") for m in self._DATE.finditer(sentence)]
+        taken = {(p.start, p.end) for p in found}
+        found += [Phrase(m.start(), m.end(), "CARDINAL") for m in self._NUMBER.finditer(sentence)
+                  if not any(s <= m.start() < e for s, e in taken)]
+        found += [Phrase(m.start(), m.end(), "PERSON") for m in self._NAME.finditer(sentence) if m.start() > 0]
+        return found
