@@ -100,11 +100,11 @@ def confidence_of(score: float, threshold: float) -> float:
     return 1.0 / (1.0 + math.exp(-(score - threshold) / 0.06))
 
 
-def answer_question(question: str, query: np.ndarray, passages: list[Passage], settings: AnswerSettings) -> Answer:
-    """Score every candidate sentence by embedding similarity, lexical overlap and its chunk's score;
-    answer from the best one, or abstain when even the best is below ``settings.abstain_below``."""
+def score_passages(question: str, query: np.ndarray, passages: list[Passage], settings: AnswerSettings) -> list[tuple[float, Passage]]:
+    """Each candidate sentence's support for ``question``: embedding similarity, lexical overlap and its
+    chunk's score, weighted; best first. Comparable with ``settings.abstain_below``."""
     if not passages:
-        return Answer(None, 0.0, True, ())
+        return []
     question_terms = terms(question)
     dense = np.stack([p.vector for p in passages]) @ np.asarray(query, dtype=np.float32).reshape(-1)
     scored = []
@@ -113,6 +113,15 @@ def answer_question(question: str, query: np.ndarray, passages: list[Passage], s
         score = settings.dense_weight * float(d) + settings.lexical_weight * lex + settings.context_weight * p.context
         scored.append((score, p))
     scored.sort(key=lambda sp: -sp[0])
+    return scored
+
+
+def answer_question(question: str, query: np.ndarray, passages: list[Passage], settings: AnswerSettings) -> Answer:
+    """Answer from the best-supported sentence, or abstain when even the best is below
+    ``settings.abstain_below``."""
+    scored = score_passages(question, query, passages, settings)
+    if not scored:
+        return Answer(None, 0.0, True, ())
     citations = tuple(
         Citation(p.memo_id, p.start, p.end, p.text, round(s, 4)) for s, p in scored[: settings.max_citations]
     )

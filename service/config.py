@@ -15,6 +15,8 @@ DEFAULTS: dict[str, object] = {
     # memos ingested on the first start of an empty store (None: no seeding)
     "SEEDS_DIR": str(REPO_SEEDS),
     "EMBEDDER": "minilm",
+    # named-entity model registry name ("none" switches entity extraction off)
+    "ENTITIES": "spacy",
     "LLM": "none",
     "CHUNK_TOKENS": 128,
     "CHUNK_OVERLAP": 1,
