@@ -318,12 +318,18 @@ async function deleteMemo(memo) {
 
 // -- ask -------------------------------------------------------------------------------------------
 
-async function ask(event) {
+/** The trimmed value of a search field, with its result box showing that a search runs; null if empty. */
+function startSearch(event, inputId, boxId) {
   event.preventDefault();
-  const question = $("question").value.trim();
+  const value = $(inputId).value.trim();
+  if (value) clear($(boxId), el("p", { class: "hint" }, "Searching…"));
+  return value || null;
+}
+
+async function ask(event) {
+  const question = startSearch(event, "question", "answer");
   if (!question) return;
   const box = $("answer");
-  clear(box, el("p", { class: "hint" }, "Searching…"));
   const body = { question };
   if ($("ask-filtered").checked) {
     Object.assign(body, { date_from: state.from || undefined, date_to: state.to || undefined,
@@ -375,11 +381,9 @@ async function renderAnswer(box, result) {
 // -- topic timeline --------------------------------------------------------------------------------
 
 async function topic(event) {
-  event.preventDefault();
-  const q = $("topic-query").value.trim();
+  const q = startSearch(event, "topic-query", "topic");
   if (!q) return;
   const box = $("topic");
-  clear(box, el("p", { class: "hint" }, "Searching…"));
   const body = { query: q, k: Number($("t-k").value) || 10 };
   if ($("t-from").value) body.date_from = $("t-from").value;
   if ($("t-to").value) body.date_to = $("t-to").value;
