@@ -28,11 +28,13 @@ CREATE TABLE IF NOT EXISTS entities (
     key TEXT NOT NULL,
     PRIMARY KEY (memo_id, start)
 );
--- Which extractor last read each memo: memos missing here (older data dirs) or read by another model
--- are extracted again at start-up. A memo with no entities still has its row here.
+-- Which extractor read which text of each memo: memos missing here (older data dirs), read by another
+-- model, or changed since (by a version that did not know entities) are read again at start-up.
+-- A memo with no entities still has its row here.
 CREATE TABLE IF NOT EXISTS entity_runs (
     memo_id TEXT PRIMARY KEY REFERENCES memos(id) ON DELETE CASCADE,
-    extractor TEXT NOT NULL
+    extractor TEXT NOT NULL,
+    content_hash TEXT NOT NULL
 );
 """
 
@@ -69,14 +71,18 @@ def find_entities(extractor: EntityExtractor, text: str) -> tuple[Entity, ...]:
     return tuple(out)
 
 
-def write_entities(conn: sqlite3.Connection, memo_id: str, entities: Sequence[Entity], extractor: str) -> None:
-    """Replace a memo's entities inside the caller's transaction."""
+def write_entities(
+    conn: sqlite3.Connection, memo_id: str, entities: Sequence[Entity], extractor: str, content_hash: str
+) -> None:
+    """Replace a memo's entities, found by ``extractor`` in the text with ``content_hash``, inside the
+    caller's transaction."""
     conn.execute("DELETE FROM entities WHERE memo_id = ?", (memo_id,))
     conn.executemany(
         "INSERT INTO entities(memo_id, start, end, label, text, key) VALUES (?, ?, ?, ?, ?, ?)",
         [(memo_id, e.start, e.end, e.label, e.text, phrase_key(e.text)) for e in entities],
     )
-    conn.execute("INSERT OR REPLACE INTO entity_runs(memo_id, extractor) VALUES (?, ?)", (memo_id, extractor))
+    conn.execute("INSERT OR REPLACE INTO entity_runs(memo_id, extractor, content_hash) VALUES (?, ?, ?)",
+                 (memo_id, extractor, content_hash))
 
 
 def entity_clauses(names: Sequence[str]) -> tuple[list[str], list[object]]:
@@ -122,27 +128,26 @@ def entity_facets(store: "Store", where: "MemoFilter", limit: int) -> list[Entit
 
 
 def backfill_entities(store: "Store", extractor: EntityExtractor) -> int:
-    """Extract entities for memos stored before entities existed, or read by another extractor;
-    returns how many memos were (re)read."""
+    """Extract entities for memos stored before entities existed, read by another extractor, or changed
+    since they were read; returns how many memos were (re)read."""
     conn = store.connection()
-    pending = [
-        r[0] for r in conn.execute(
-            "SELECT m.id FROM memos m LEFT JOIN entity_runs r ON r.memo_id = m.id "
-            "WHERE r.extractor IS NULL OR r.extractor != ? ORDER BY m.created_at, m.id",
-            (extractor.name,),
-        )
-    ]
+    pending = conn.execute(
+        "SELECT m.id, m.content_hash FROM memos m LEFT JOIN entity_runs r ON r.memo_id = m.id "
+        "WHERE r.extractor IS NULL OR r.extractor != ? OR r.content_hash != m.content_hash "
+        "ORDER BY m.created_at, m.id",
+        (extractor.name,),
+    ).fetchall()
     if pending:
         log.info("extracting entities for %d stored memos with %s", len(pending), extractor.name)
     done = 0
-    for memo_id in pending:
+    for memo_id, digest in pending:
         text = store.memo_text(memo_id)
         if text is None:  # deleted meanwhile
             continue
         found = find_entities(extractor, text)
         with store.transaction() as conn:
             # The memo may have been replaced or deleted while its text was being read.
-            if conn.execute("SELECT text FROM memos WHERE id = ?", (memo_id,)).fetchone() == (text,):
-                write_entities(conn, memo_id, found, extractor.name)
+            if conn.execute("SELECT content_hash FROM memos WHERE id = ?", (memo_id,)).fetchone() == (digest,):
+                write_entities(conn, memo_id, found, extractor.name, digest)
                 done += 1
     return done

@@ -266,7 +266,7 @@ class Store:
             )
             ids.append(int(cur.lastrowid))
         if memo.entity_extractor is not None:
-            write_entities(conn, memo_id, memo.entities, memo.entity_extractor)
+            write_entities(conn, memo_id, memo.entities, memo.entity_extractor, memo.draft.content_hash)
         self._bump(conn)
         return ids
 

@@ -168,6 +168,21 @@ def test_entities_are_backfilled_for_a_data_dir_from_before_entities(config):
         engine.close()
 
 
+def test_a_memo_changed_by_a_version_without_entities_is_read_again(config):
+    engine = _reopen(config)
+    memo, _ = engine.ingest(PUTIN)
+    engine.close()
+    db = sqlite3.connect(Path(config["DATA_DIR"]) / DB_FILE)  # what an older version's update leaves behind
+    db.execute("UPDATE memos SET text = ?, content_hash = 'changed' WHERE id = ?", (MEMO_A, memo.id))
+    db.commit()
+    db.close()
+    engine = _reopen(config)
+    try:
+        assert [(e.text, e.start) for e in engine.entities(memo.id)] == [("Tartus", MEMO_A.index("Tartus"))]
+    finally:
+        engine.close()
+
+
 def test_changing_the_entity_model_extracts_again(config):
     engine = _reopen(config)
     memo, _ = engine.ingest(PUTIN)
