@@ -150,15 +150,21 @@ def _reopen(config):
     return app.extensions["memo"]
 
 
-def test_entities_are_backfilled_for_a_data_dir_from_before_entities(config):
+def _store_then_edit(config, texts: list[str], sql: str, params: tuple = ()):
+    """Ingest ``texts``, close the engine, change its SQLite file as another version would, and reopen."""
     engine = _reopen(config)
-    memo, _ = engine.ingest(PUTIN)
-    engine.ingest(MEMO_C)
+    memos = [engine.ingest(text)[0] for text in texts]
     engine.close()
     db = sqlite3.connect(Path(config["DATA_DIR"]) / DB_FILE)
-    db.executescript("DROP TABLE entities; DROP TABLE entity_runs;")  # as the store was before this feature
+    with db:
+        db.execute(sql, params) if params else db.executescript(sql)
     db.close()
-    engine = _reopen(config)
+    return _reopen(config), memos
+
+
+def test_entities_are_backfilled_for_a_data_dir_from_before_entities(config):
+    # as the store was before this feature
+    engine, (memo, _) = _store_then_edit(config, [PUTIN, MEMO_C], "DROP TABLE entities; DROP TABLE entity_runs;")
     try:
         assert [e.text for e in engine.entities(memo.id)][:2] == ["Vladimir Putin", "Assad"]
         assert engine.list(MemoFilter(entities=("putin",)), 10, 0)[1] == 1
@@ -169,14 +175,10 @@ def test_entities_are_backfilled_for_a_data_dir_from_before_entities(config):
 
 
 def test_a_memo_changed_by_a_version_without_entities_is_read_again(config):
-    engine = _reopen(config)
-    memo, _ = engine.ingest(PUTIN)
-    engine.close()
-    db = sqlite3.connect(Path(config["DATA_DIR"]) / DB_FILE)  # what an older version's update leaves behind
-    db.execute("UPDATE memos SET text = ?, content_hash = 'changed' WHERE id = ?", (MEMO_A, memo.id))
-    db.commit()
-    db.close()
-    engine = _reopen(config)
+    engine, (memo,) = _store_then_edit(
+        config, [PUTIN], "UPDATE memos SET text = ?, content_hash = 'changed' WHERE id IN (SELECT id FROM memos)",
+        (MEMO_A,),
+    )
     try:
         assert [(e.text, e.start) for e in engine.entities(memo.id)] == [("Tartus", MEMO_A.index("Tartus"))]
     finally:

@@ -1,8 +1,9 @@
 // The analyst's page: plain DOM, no framework, no external assets.
 // Memo text only ever reaches the page as text nodes (textContent, append of strings): never parsed as HTML.
-"use strict";
 
-const TOKEN_KEY = "memo-token";
+import { TOKEN_KEY, api, query, token } from "./api.js";
+import { clear, el, formatDate, markedText, scrollToFirst } from "./dom.js";
+
 const PAGE_SIZE = 20;
 const KINDS = { PERSON: "People", GPE: "Places", LOC: "Places", FAC: "Places", ORG: "Organisations" };
 const KIND_CLASS = { PERSON: "person", GPE: "place", LOC: "place", FAC: "place", ORG: "org" };
@@ -10,26 +11,7 @@ const KIND_CLASS = { PERSON: "person", GPE: "place", LOC: "place", FAC: "place",
 const $ = (id) => document.getElementById(id);
 const state = { offset: 0, entities: [], type: "", from: "", to: "", tag: "" };
 
-// -- small helpers -------------------------------------------------------------------------------
-
-/** An element with attributes and children (strings become text nodes, so they are never parsed). */
-function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs || {})) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "class") node.className = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child !== null && child !== undefined && child !== false) node.append(child);
-  }
-  return node;
-}
-
-function clear(node, ...children) {
-  node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
-}
+// -- errors ------------------------------------------------------------------------------------------
 
 function showError(message) {
   const box = $("error");
@@ -37,119 +19,12 @@ function showError(message) {
   box.hidden = !message;
 }
 
-function token() {
-  return localStorage.getItem(TOKEN_KEY) || "";
-}
-
-/** One API call. JSON in and out; the bearer token goes on every call when one is set. */
-async function api(method, path, body) {
-  const headers = { Accept: "application/json" };
-  const options = { method, headers };
-  if (token()) headers.Authorization = "Bearer " + token();
-  if (body instanceof FormData) options.body = body;
-  else if (body !== undefined) {
-    headers["Content-Type"] = "application/json";
-    options.body = JSON.stringify(body);
-  }
-  let response;
-  try {
-    response = await fetch(path, options);
-  } catch (err) {
-    throw new Error("The service cannot be reached: " + err.message);
-  }
-  const data = await response.json().catch(() => null);
-  if (!response.ok) {
-    if (response.status === 401 || response.status === 403) {
-      throw new Error("The service needs a valid API token: enter it at the top right. (" + detailText(data) + ")");
-    }
-    throw new Error((data && data.error ? data.error + ": " : "Error " + response.status + ": ") + detailText(data));
-  }
-  return data;
-}
-
-function detailText(data) {
-  if (!data) return "no details";
-  const detail = data.detail;
-  if (typeof detail === "string") return detail;
-  const parts = [];
-  (function walk(value, path) {
-    if (Array.isArray(value)) parts.push((path ? path + ": " : "") + value.join(" "));
-    else if (value && typeof value === "object") for (const [k, v] of Object.entries(value)) walk(v, k === "json" || k === "query" || k === "form" ? path : k);
-    else if (value !== undefined) parts.push(String(value));
-  })(detail, "");
-  return parts.join("; ") || data.error || "unknown error";
-}
-
-function query(params) {
-  const q = new URLSearchParams();
-  for (const [key, value] of Object.entries(params)) {
-    if (Array.isArray(value)) value.forEach((v) => q.append(key, v));
-    else if (value !== "" && value !== null && value !== undefined) q.append(key, value);
-  }
-  return q.toString();
-}
-
-function formatDate(iso) {
-  if (!iso) return "undated";
-  const d = new Date(iso + "T00:00:00Z");
-  return d.toLocaleDateString("en-GB", { day: "numeric", month: "short", year: "numeric", timeZone: "UTC" });
-}
-
-// -- highlighting --------------------------------------------------------------------------------
-
-/** The service counts offsets in code points, JavaScript strings in UTF-16 units: map one to the other. */
-function offsetMapper(text) {
-  if (!/[\uD800-\uDFFF]/.test(text)) return (i) => i;
-  const units = [];
-  let u = 0;
-  for (const ch of text) {
-    units.push(u);
-    u += ch.length;
-  }
-  units.push(u);
-  return (i) => units[Math.max(0, Math.min(i, units.length - 1))];
-}
-
-/**
- * The memo text as a fragment, with ranges marked. A range is {start, end, cls, mark}: `mark` ranges
- * become <mark> (brief sentences, citations, the answer), the others <span> (entities). Overlapping
- * ranges split the text into segments that carry every class that covers them.
- */
-function markedText(text, ranges) {
-  const at = offsetMapper(text);
-  const spans = ranges.map((r) => ({ ...r, s: at(r.start), e: at(r.end) })).filter((r) => r.e > r.s);
-  const cuts = new Set([0, text.length]);
-  spans.forEach((r) => { cuts.add(r.s); cuts.add(r.e); });
-  const points = [...cuts].sort((a, b) => a - b);
-  const fragment = document.createDocumentFragment();
-  for (let i = 0; i + 1 < points.length; i++) {
-    const a = points[i];
-    const b = points[i + 1];
-    const piece = text.slice(a, b);
-    const over = spans.filter((r) => r.s <= a && r.e >= b);
-    if (!over.length) {
-      fragment.append(piece);
-      continue;
-    }
-    const node = document.createElement(over.some((r) => r.mark) ? "mark" : "span");
-    node.className = over.map((r) => r.cls).join(" ");
-    const titles = over.map((r) => r.title).filter(Boolean);
-    if (titles.length) node.title = titles.join(" · ");
-    node.textContent = piece;
-    fragment.append(node);
-  }
-  return fragment;
-}
+// -- entities ----------------------------------------------------------------------------------------
 
 function entityRanges(entities) {
   return (entities || []).map((e) => ({
     start: e.start, end: e.end, cls: "ent ent-" + (KIND_CLASS[e.label] || "other"), title: e.label,
   }));
-}
-
-function scrollToFirst(box, selector) {
-  const first = box.querySelector(selector);
-  if (first) box.scrollTop = Math.max(0, first.offsetTop - box.offsetTop - 40);
 }
 
 // -- tabs ----------------------------------------------------------------------------------------
