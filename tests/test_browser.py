@@ -123,7 +123,7 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"page-{name}.png"), full_page=True)
 
 
-def test_upload_brief_ask_topic_and_facets_in_the_page(live, page):
+def test_upload_brief_ask_topic_and_facets_in_the_page(page, live):  # page first: a skip loads no model
     from playwright.sync_api import expect
 
     base, recorder = live
