@@ -16,7 +16,7 @@ from service.engine import Engine
 from service.errors import BadRequest, InvalidInput, MemoError, UnsupportedMediaType
 from service.ingest import read_memo_bytes
 from service.present import answer_body, brief_body, facets_body, memo_body, memo_summary, topic_body
-from service.store import MemoFilter
+from service.store import Memo, MemoFilter
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def _query_filter(q: dict[str, Any]) -> MemoFilter:
                       type=q["type"], entities=tuple(q["entity"] or ()))
 
 
-def _memo_with_entities(memo) -> dict[str, Any]:
+def _memo_with_entities(memo: Memo) -> dict[str, Any]:
     return memo_body(memo, get_engine().entities(memo.id))
 
 

@@ -283,7 +283,10 @@ class Engine:
         """Type, year, tag and entity counts over the memos that pass ``where``."""
         return count_facets(self.store, where, entity_limit)
 
-    def _retrieve(self, text: str, field_name: str, k: int, where: MemoFilter | None):
+    def _retrieve(
+        self, text: str, field_name: str, k: int, where: MemoFilter | None
+    ) -> tuple[str, Any, list[answering.Passage]]:
+        """The cleaned text, its embedding, and the sentences of its ``k`` best chunks as passages."""
         text = " ".join(text.split())
         if not text:
             raise InvalidInput({field_name: [f"{field_name} is empty"]})
