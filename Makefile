@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test test-fast bench lock clean
+.PHONY: install run test test-fast bench lock clean chromium
 
 install: $(STAMP)
 
@@ -25,7 +25,16 @@ test: install
 	$(BIN)/python -m pytest
 
 test-fast: install
-	$(BIN)/python -m pytest -m "not model and not server"
+	$(BIN)/python -m pytest -m "not model and not server and not browser"
+
+# Debian's Chromium for the browser test (Playwright drives it; it never downloads a browser).
+# Installs only when missing; needs root (CI runs as root). Without it the browser test skips, except under CI=true.
+chromium:
+	@if [ -x /usr/bin/chromium ]; then echo "chromium: $$(/usr/bin/chromium --version 2>/dev/null)"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    chromium fonts-dejavu-core >/dev/null && /usr/bin/chromium --version; \
+	else echo "chromium is missing: run 'sudo make chromium' (or apt-get install chromium) for the browser test"; fi
 
 bench: install
 	$(BIN)/python scripts/bench_service.py

@@ -84,19 +84,17 @@ def confidence_of(score: float, settings: AnswerSettings) -> float:
     return 1.0 / (1.0 + math.exp(-(settings.confidence_slope * score + settings.confidence_bias)))
 
 
-def answer_question(
+def score_passages(
     question: str,
     query: np.ndarray,
     passages: list[Passage],
     settings: AnswerSettings,
     weights: Mapping[str, float] | None = None,
-    phrases: Callable[[str], list[Phrase]] | None = None,
-) -> Answer:
-    """Score every candidate sentence by embedding similarity, IDF-weighted word overlap (``weights``)
-    and its chunk's similarity; answer from the best one, or abstain when even the best is below
-    ``settings.abstain_below``. ``phrases`` finds candidate phrases for a short answer inside it."""
+) -> list[tuple[float, Passage]]:
+    """Each candidate sentence's support for ``question``: embedding similarity, IDF-weighted word overlap
+    (``weights``) and its chunk's similarity, weighted; best first. Comparable with ``settings.abstain_below``."""
     if not passages:
-        return Answer(None, 0.0, True, ())
+        return []
     question_terms = terms(question)
     dense = np.stack([p.vector for p in passages]) @ np.asarray(query, dtype=np.float32).reshape(-1)
     scored = []
@@ -105,6 +103,22 @@ def answer_question(
         score = settings.dense_weight * float(d) + settings.lexical_weight * lex + settings.context_weight * p.context
         scored.append((score, p))
     scored.sort(key=lambda sp: -sp[0])
+    return scored
+
+
+def answer_question(
+    question: str,
+    query: np.ndarray,
+    passages: list[Passage],
+    settings: AnswerSettings,
+    weights: Mapping[str, float] | None = None,
+    phrases: Callable[[str], list[Phrase]] | None = None,
+) -> Answer:
+    """Answer from the best-supported sentence (``score_passages``), or abstain when even the best is
+    below ``settings.abstain_below``. ``phrases`` finds candidate phrases for a short answer inside it."""
+    scored = score_passages(question, query, passages, settings, weights)
+    if not scored:
+        return Answer(None, 0.0, True, ())
     citations = tuple(
         Citation(p.memo_id, p.start, p.end, p.text, round(s, 4)) for s, p in scored[: settings.max_citations]
     )

@@ -1,4 +1,4 @@
-"""The ``memo`` command: serve, ingest, ask, brief, list, delete (heavy imports happen inside commands)."""
+"""The ``memo`` command: serve, ingest, ask, brief, topic, list, delete (heavy imports happen inside commands)."""
 from __future__ import annotations
 
 import json
@@ -115,23 +115,55 @@ def brief(memo_id: str, max_sentences: int, as_json: bool) -> None:
     click.echo(json.dumps(body, indent=2, ensure_ascii=False) if as_json else body["brief"])
 
 
+def _iso(d) -> str | None:
+    return Date.isoformat(d.date()) if d else None
+
+
+@main.command()
+@click.argument("query")
+@click.option("-k", type=click.IntRange(1, 50), default=10, show_default=True, help="At most this many memos.")
+@click.option("--date-from", type=click.DateTime(["%Y-%m-%d"]))
+@click.option("--date-to", type=click.DateTime(["%Y-%m-%d"]))
+@click.option("--entity", "entities", multiple=True, help="Only memos that mention it (repeatable: all of them).")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
+@_fail_on_domain_errors
+def topic(query: str, k: int, date_from, date_to, entities: tuple[str, ...], as_json: bool) -> None:
+    """A dated timeline of the memos about QUERY, one cited sentence each."""
+    from service.present import topic_body
+    from service.store import MemoFilter
+
+    where = MemoFilter(date_from=_iso(date_from), date_to=_iso(date_to), entities=entities)
+    with open_engine() as engine:
+        body = topic_body(engine.topic(query, k, where))
+    if as_json:
+        click.echo(json.dumps(body, indent=2, ensure_ascii=False))
+        return
+    if body["abstained"]:
+        click.echo("Not in the memos.")
+        return
+    click.echo(body["brief"] + "\n")
+    for t in body["timeline"]:
+        c = t["citations"][0]
+        click.echo(f"{t['date'] or 'undated':10}  {t['point']}\n            [{t['memo_id']} {c['start']}:{c['end']}] {t['title']!s:.60}")
+
+
 @main.command("list")
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
 @click.option("--offset", type=click.IntRange(0), default=0)
 @click.option("--tag", "tags", multiple=True)
+@click.option("--entity", "entities", multiple=True, help="Memos that mention it (repeatable: all of them).")
 @click.option("--date-from", type=click.DateTime(["%Y-%m-%d"]))
 @click.option("--date-to", type=click.DateTime(["%Y-%m-%d"]))
 @click.option("--json", "as_json", is_flag=True)
-def list_memos(limit: int, offset: int, tags: tuple[str, ...], date_from, date_to, as_json: bool) -> None:
+def list_memos(limit: int, offset: int, tags: tuple[str, ...], entities: tuple[str, ...], date_from, date_to,
+               as_json: bool) -> None:
     """List memos, newest first."""
     from service.present import memo_summary
     from service.store import MemoFilter
 
-    def iso(d) -> str | None:
-        return Date.isoformat(d.date()) if d else None
-
+    where = MemoFilter(date_from=_iso(date_from), date_to=_iso(date_to), tags=tags, entities=entities)
     with open_engine() as engine:
-        items, total = engine.list(MemoFilter(date_from=iso(date_from), date_to=iso(date_to), tags=tags), limit, offset)
+        items, total = engine.list(where, limit, offset)
     if as_json:
         click.echo(json.dumps({"items": [memo_summary(m) for m in items], "total": total}, indent=2))
         return

@@ -17,6 +17,8 @@ DEFAULTS: dict[str, object] = {
     "EMBEDDER": "minilm",
     # candidate phrases for short answers: "spacy" (parser + NER) or "none" (whole sentences)
     "PHRASES": "spacy",
+    # named-entity model registry name ("none" switches entity extraction off)
+    "ENTITIES": "spacy",
     "LLM": "none",
     "CHUNK_TOKENS": 128,
     "CHUNK_OVERLAP": 1,

@@ -52,3 +52,10 @@ def words(text: str) -> list[str]:
 def terms(text: str) -> list[str]:
     """Stemmed content words (stop words removed), in order, repeats kept."""
     return [_stem(w) for w in words(text) if w not in STOP_WORDS]
+
+
+def phrase_key(text: str) -> str:
+    """Case-folded words joined and wrapped by single spaces (``"Bashar Al-Assad"`` -> ``" bashar al assad "``),
+    so that ``phrase_key(a) in phrase_key(b)`` means the words of ``a`` occur, in order, as whole words of ``b``."""
+    found = words(text.casefold())
+    return f" {' '.join(found)} " if found else ""

@@ -1,10 +1,11 @@
-"""Hybrid retrieval of chunks: dense (FAISS) and BM25 (SQLite FTS5) lists fused by reciprocal rank."""
+"""Hybrid retrieval of chunks (dense FAISS and BM25 FTS5 lists fused by reciprocal rank), and of their sentences."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
+from service.answer import Passage
 from service.index import VectorIndex
 from service.lexical import STOP_WORDS, words
 from service.store import MemoFilter, Store
@@ -91,3 +92,22 @@ def rank_memos(hits: list[Hit]) -> list[tuple[str, float]]:
     for hit in hits:
         seen.setdefault(hit.memo_id, hit.score)
     return list(seen.items())
+
+
+def collect_passages(store: Store, hits: list[Hit]) -> list[Passage]:
+    """The sentences of the hit chunks with their stored embeddings; a sentence in several hit chunks
+    keeps the closest chunk's cosine as its context."""
+    passages: dict[tuple[str, int], Passage] = {}
+    texts: dict[str, str | None] = {}
+    for hit in hits:
+        if hit.memo_id not in texts:
+            texts[hit.memo_id] = store.memo_text(hit.memo_id)
+        text = texts[hit.memo_id]
+        if text is None:
+            continue
+        rows, vectors = store.sentences(hit.memo_id, hit.first, hit.last)
+        for (idx, start, end), vector in zip(rows, vectors):
+            key = (hit.memo_id, idx)
+            if key not in passages or passages[key].context < hit.dense:
+                passages[key] = Passage(hit.memo_id, start, end, text[start:end], vector, hit.dense)
+    return list(passages.values())

@@ -15,7 +15,10 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from models.nlp import Entity
 from service.chunking import Chunk, Span
+from service.entities import SCHEMA as ENTITY_SCHEMA
+from service.entities import entity_clauses, write_entities
 from service.ingest import MemoDraft
 
 SCHEMA_VERSION = 1
@@ -116,6 +119,8 @@ class PreparedMemo:
     sentence_vectors: np.ndarray
     chunks: list[Chunk]
     chunk_vectors: np.ndarray
+    entities: tuple[Entity, ...] = ()
+    entity_extractor: str | None = None  # None: entities not extracted yet (the start-up backfill will)
 
 
 @dataclass(frozen=True)
@@ -127,9 +132,10 @@ class MemoFilter:
     date_to: str | None = None
     tags: tuple[str, ...] = field(default_factory=tuple)
     type: str | None = None
+    entities: tuple[str, ...] = field(default_factory=tuple)  # all of them, case-insensitive whole words
 
     def is_empty(self) -> bool:
-        return self.memo_ids is None and not (self.date_from or self.date_to or self.tags or self.type)
+        return self.memo_ids is None and not (self.date_from or self.date_to or self.tags or self.type or self.entities)
 
     def where(self) -> tuple[str, list[object]]:
         """SQL condition on table alias ``m`` and its parameters."""
@@ -151,6 +157,9 @@ class MemoFilter:
             marks = ",".join("?" * len(self.tags))
             clauses.append(f"EXISTS (SELECT 1 FROM memo_tags t WHERE t.memo_id = m.id AND t.tag IN ({marks}))")
             params.extend(t.lower() for t in self.tags)
+        entity_sql, entity_params = entity_clauses(self.entities)
+        clauses.extend(entity_sql)
+        params.extend(entity_params)
         return (" AND ".join(clauses) or "1"), params
 
 
@@ -181,7 +190,7 @@ class Store:
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         conn = self._conn()
-        conn.executescript(_SCHEMA)
+        conn.executescript(_SCHEMA + ENTITY_SCHEMA)
         version = self.get_meta("schema_version")
         if version is None:
             self.set_meta("schema_version", str(SCHEMA_VERSION))
@@ -217,6 +226,14 @@ class Store:
 
     def _write(self) -> "_Transaction":
         return _Transaction(self._conn())
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection, for modules that keep their own tables here (reads)."""
+        return self._conn()
+
+    def transaction(self) -> "_Transaction":
+        """``with store.transaction() as conn:`` one write transaction; callers serialise writes."""
+        return self._write()
 
     def close(self) -> None:
         with self._connections_lock:
@@ -268,6 +285,8 @@ class Store:
             "INSERT INTO chunks_fts(rowid, body) VALUES (?, ?)",
             [(i, memo.draft.text[c.start : c.end]) for i, c in zip(ids, memo.chunks)],
         )
+        if memo.entity_extractor is not None:
+            write_entities(conn, memo_id, memo.entities, memo.entity_extractor, memo.draft.content_hash)
         self._bump(conn)
         return ids
 
@@ -290,7 +309,7 @@ class Store:
             old = [r[0] for r in conn.execute("SELECT id FROM chunks WHERE memo_id = ?", (memo_id,))]
             conn.execute("DELETE FROM briefs WHERE content_hash IN (SELECT content_hash FROM memos WHERE id = ?)", (memo_id,))
             conn.execute("DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE memo_id = ?)", (memo_id,))
-            for table in ("chunks", "sentences", "memo_tags"):
+            for table in ("chunks", "sentences", "memo_tags", "entities", "entity_runs"):
                 conn.execute(f"DELETE FROM {table} WHERE memo_id = ?", (memo_id,))
             conn.execute(
                 "UPDATE memos SET title=?, date=?, type=?, source=?, text=?, content_hash=?, body_start=?, updated_at=?"

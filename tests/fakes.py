@@ -7,8 +7,8 @@ from typing import Sequence
 
 import numpy as np
 
+from models.nlp import Entity
 from models.phrases import Phrase
-
 from service.lexical import terms
 
 
@@ -58,3 +58,26 @@ class RegexPhrases:
                   if not any(s <= m.start() < e for s, e in taken)]
         found += [Phrase(m.start(), m.end(), "PERSON") for m in self._NAME.finditer(sentence) if m.start() > 0]
         return found
+class LexiconEntities:
+    """Finds the names of a fixed lexicon (whole words, case-sensitive), like a tiny deterministic NER.
+    Also emits a label the service must drop (NORP), to test the filtering of labels."""
+
+    name = "fake-lexicon"
+    LEXICON = {
+        "Vladimir Putin": "PERSON", "Putin": "PERSON", "Bashar Al-Assad": "PERSON", "Assad": "PERSON",
+        "Tartus": "GPE", "Syria": "GPE", "Moscow": "GPE", "Mediterranean": "LOC", "the Kremlin": "ORG",
+        "Kremlin": "ORG", "the central bank": "ORG", "ministry": "ORG", "Russian": "NORP",
+    }
+
+    def __init__(self) -> None:
+        names = sorted(self.LEXICON, key=len, reverse=True)  # longest first: "Vladimir Putin" before "Putin"
+        self._pattern = re.compile(r"\b(?:" + "|".join(re.escape(n) for n in names) + r")\b")
+
+    def entities(self, text: str) -> list[Entity]:
+        return [Entity(m.group(0), self.LEXICON[m.group(0)], m.start(), m.end()) for m in self._pattern.finditer(text)]
+
+
+class OtherLexiconEntities(LexiconEntities):
+    """The same fake under another name: stored entities must be extracted again when the model changes."""
+
+    name = "fake-lexicon-2"

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from service.answer import AnswerSettings, Passage, answer_question, confidence_of, lexical_overlap
-from tests.fakes import RegexPhrases
 from service.lexical import terms
+from tests.fakes import RegexPhrases
 
 
 def unit(*xs):
