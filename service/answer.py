@@ -42,6 +42,9 @@ class Answer:
     abstained: bool
     citations: tuple[Citation, ...]
     span: Citation | None = None
+    mode: str = "extractive"
+    generated: str | None = None  # generative mode: what the model wrote, before grounding
+    grounding: str | None = None  # generative mode: grounded | extractive-fallback | abstained
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,16 @@ def answer_question(
 ) -> Answer:
     """Answer from the best-supported sentence (``score_passages``), or abstain when even the best is
     below ``settings.abstain_below``. ``phrases`` finds candidate phrases for a short answer inside it."""
-    scored = score_passages(question, query, passages, settings, weights)
+    return decide(question, score_passages(question, query, passages, settings, weights), settings, phrases)
+
+
+def decide(
+    question: str,
+    scored: list[tuple[float, Passage]],
+    settings: AnswerSettings,
+    phrases: Callable[[str], list[Phrase]] | None = None,
+) -> Answer:
+    """The extractive answer from already-scored sentences (best first)."""
     if not scored:
         return Answer(None, 0.0, True, ())
     citations = tuple(

@@ -199,7 +199,8 @@ def register_errors(app: APIFlask) -> None:
 
     @app.errorhandler(MemoError)
     def memo_error(error: MemoError):
-        return {"error": error.title, "detail": error.detail or error.title}, error.status
+        headers = {"Retry-After": str(error.retry_after)} if getattr(error, "retry_after", None) else {}
+        return {"error": error.title, "detail": error.detail or error.title}, error.status, headers
 
     @app.errorhandler(InternalServerError)
     def internal_error(error: InternalServerError):

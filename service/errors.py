@@ -55,3 +55,21 @@ class IndexMismatch(MemoError):
     """A saved index does not belong to the store beside it (the engine rebuilds it)."""
 
     title = "Index does not match the store"
+
+
+class Busy(MemoError):
+    """The local model is taken; try again after ``retry_after`` seconds."""
+
+    status = 503
+    title = "Service busy"
+
+    def __init__(self, detail: object = None, retry_after: int = 5) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class ModelOff(MemoError):
+    """A generative mode was asked for while no LLM is configured (``MEMO_LLM=none``)."""
+
+    status = 409
+    title = "Local LLM is off"

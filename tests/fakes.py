@@ -81,3 +81,34 @@ class OtherLexiconEntities(LexiconEntities):
     """The same fake under another name: stored entities must be extracted again when the model changes."""
 
     name = "fake-lexicon-2"
+
+
+class ScriptedGenerator:
+    """A deterministic stand-in for the LLM. Answer prompts: the first year in the memo text, else the
+    text's first three words (or a canned line, to test grounding). Brief prompts: a paraphrase-like
+    rewrite of the first two sentences. ``reply`` overrides everything."""
+
+    name = "fake-llm"
+
+    def __init__(self, reply: str | None = None) -> None:
+        self.reply = reply
+        self.prompts: list[str] = []
+
+    def _text(self, prompt: str) -> str:
+        self.prompts.append(prompt)
+        if self.reply is not None:
+            return self.reply
+        memo = prompt.split("<memo>", 1)[1].split("</memo>", 1)[0].strip()
+        if "Question:" in prompt:
+            year = re.search(r"\b(?:1[5-9]|20)\d\d\b", memo)
+            return (year.group(0) if year else " ".join(memo.split()[:3])) + "\nmore text that is not the answer"
+        sentences = re.split(r"(?<=[.!?])\s+", memo)
+        return " ".join(f"In short, {s[0].lower()}{s[1:]}" for s in sentences[:2] if s)
+
+    def generate(self, prompt: str, max_tokens: int) -> str:
+        return "".join(self.stream(prompt, max_tokens))
+
+    def stream(self, prompt: str, max_tokens: int):
+        text = self._text(prompt)
+        for word in re.findall(r"\S+\s*", text)[:max_tokens]:
+            yield word

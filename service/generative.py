@@ -1,0 +1,64 @@
+"""Generative answers: the LLM reads the best sentences and answers in a short phrase, which must be found
+verbatim in them (then it is cited), else the extractive answer stands."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Iterator
+
+from models.llm import Generator
+from service.answer import Answer, Citation, Passage
+from service.grounding import clean_answer, is_refusal, locate
+from service.prompts import answer_prompt
+
+GROUNDED = "grounded"  # the model's answer is a verbatim span of a cited sentence
+FALLBACK = "extractive-fallback"  # the model's answer was not found in the sentences it read (or it declined)
+ABSTAINED = "abstained"  # retrieval found no support: the model was not asked
+
+
+@dataclass(frozen=True)
+class GenerativeSettings:
+    sentences: int = 3  # best-scored sentences the model reads (prompt processing dominates on 2 cores)
+    max_tokens: int = 32
+
+
+def context_for(scored: list[tuple[float, Passage]], settings: GenerativeSettings) -> list[Passage]:
+    return [p for _, p in scored[: settings.sentences]]
+
+
+def ground_answer(generated: str, context: list[Passage], extractive: Answer) -> Answer:
+    """The model's text snapped to a verbatim span of the sentences it read, cited first; when it cannot
+    be found there (or the model declined), the extractive answer, marked as the fallback."""
+    located = None if is_refusal(generated) else locate(generated, [p.text for p in context])
+    if located is None:
+        return replace(extractive, mode="generative", generated=clean_answer(generated), grounding=FALLBACK)
+    source = context[located.passage_index]
+    start, end = source.start + located.start, source.start + located.end
+    span = Citation(source.memo_id, start, end, source.text[located.start : located.end], 0.0)
+    own = next((c for c in extractive.citations if (c.memo_id, c.start) == (source.memo_id, source.start)), None)
+    cited = own or Citation(source.memo_id, source.start, source.end, source.text, 0.0)
+    span = replace(span, score=cited.score)
+    citations = (cited, *(c for c in extractive.citations if c is not own))
+    return replace(extractive, answer=span.quote, span=span, citations=citations, mode="generative",
+                   generated=clean_answer(generated), grounding=GROUNDED)
+
+
+def stream_answer(
+    question: str,
+    scored: list[tuple[float, Passage]],
+    extractive: Answer,
+    generator: Generator,
+    settings: GenerativeSettings,
+) -> Iterator[str | Answer]:
+    """The model's tokens as they come, then the grounded ``Answer`` last. When retrieval found no support
+    the model is not asked: only the abstention comes."""
+    if extractive.abstained:
+        yield replace(extractive, mode="generative", grounding=ABSTAINED)
+        return
+    context = context_for(scored, settings)
+    pieces: list[str] = []
+    for piece in generator.stream(answer_prompt(question, [p.text for p in context]), settings.max_tokens):
+        pieces.append(piece)
+        yield piece
+        if "\n" in piece:
+            break  # the answer is one line; stop the model instead of letting it ramble
+    yield ground_answer("".join(pieces), context, extractive)

@@ -1,0 +1,96 @@
+"""Grounding generated text in the memos: snap an answer to a verbatim span, check brief sentences."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from models.phrases import Phrase
+
+_TOKEN = re.compile(r"[^\W_]+(?:[.,'\u2019-][^\W_]+)*", re.UNICODE)
+_LEAD_INS = re.compile(r"^(?:the\s+answer\s+is|answer)\s*[:,-]?\s*", re.I)
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# entity labels whose words must appear in the memo for a brief sentence to count as supported
+NAME_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "EVENT", "PRODUCT", "WORK_OF_ART", "LAW"})
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where a generated answer sits: ``passage_index`` among the candidates, ``[start, end)`` inside it."""
+
+    passage_index: int
+    start: int
+    end: int
+
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def clean_answer(text: str) -> str:
+    """First line, without lead-ins, quotes and a final full stop."""
+    line = text.strip().split("\n", 1)[0].strip()
+    line = _LEAD_INS.sub("", line).strip().strip("\"'\u201c\u201d\u2018\u2019`").strip()
+    return line[:-1].rstrip() if line.endswith(".") else line
+
+
+def is_refusal(text: str) -> bool:
+    folded = _fold(clean_answer(text))
+    return not folded or folded.startswith(("unanswerable", "not answerable", "the memo does not", "i don"))
+
+
+def locate(answer: str, sentences: Sequence[str], min_f1: float = 0.8) -> Located | None:
+    """The verbatim span of ``sentences`` that the generated ``answer`` stands for: an exact
+    (case-insensitive) occurrence, else the window of whole words with the best token F1 against the
+    answer, if that F1 is at least ``min_f1``. None: the answer is not in the text."""
+    answer = clean_answer(answer)
+    if not answer:
+        return None
+    folded = _fold(answer)
+    for i, sentence in enumerate(sentences):
+        at = _fold(sentence).find(folded)
+        if at >= 0 and len(_fold(sentence)) == len(sentence):
+            return Located(i, at, at + len(answer))
+    wanted = [_fold(m.group(0)) for m in _TOKEN.finditer(answer)]
+    if not wanted:
+        return None
+    best: tuple[float, Located] | None = None
+    for i, sentence in enumerate(sentences):
+        tokens = list(_TOKEN.finditer(sentence))
+        for a in range(len(tokens)):
+            for b in range(a, min(len(tokens), a + 2 * len(wanted) + 2)):
+                window = [_fold(t.group(0)) for t in tokens[a : b + 1]]
+                common = sum(min(window.count(w), wanted.count(w)) for w in set(wanted))
+                if not common:
+                    continue
+                p, r = common / len(window), common / len(wanted)
+                f1 = 2 * p * r / (p + r)
+                if f1 >= min_f1 and (best is None or f1 > best[0]):
+                    best = (f1, Located(i, tokens[a].start(), tokens[b].end()))
+    return best[1] if best else None
+
+
+def unsupported_names(sentence: str, memo_text: str, phrases: Callable[[str], list[Phrase]] | None) -> list[str]:
+    """Numbers and named entities of a generated sentence that the memo does not contain."""
+    memo = _fold(memo_text)
+    missing = [n for n in _NUMBER.findall(sentence) if n not in memo]
+    for phrase in (phrases(sentence) if phrases else []):
+        if phrase.label not in NAME_LABELS:
+            continue
+        name = _fold(sentence[phrase.start : phrase.end])
+        name = re.sub(r"^the\s+|['\u2019]s$", "", name)
+        if name and name not in memo:
+            missing.append(sentence[phrase.start : phrase.end])
+    return missing
+
+
+def supported(sentence_vector: np.ndarray, memo_vectors: np.ndarray, min_similarity: float) -> float:
+    """The best cosine between a generated sentence and the memo's sentences, if it reaches
+    ``min_similarity``; else 0."""
+    if len(memo_vectors) == 0:
+        return 0.0
+    best = float(np.max(memo_vectors @ sentence_vector))
+    return best if best >= min_similarity else 0.0

@@ -1,0 +1,52 @@
+"""Abstractive briefs computed ahead, after ingest: one memo at a time in a background thread.
+
+The queue is the store itself (memos whose brief for the current model is not cached yet), so it is
+bounded by the store, costs no memory, and survives restarts."""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable
+
+log = logging.getLogger(__name__)
+
+
+class BriefWorker:
+    def __init__(self, next_pending: Callable[[set[str]], str | None], make_brief: Callable[[str], object],
+                 idle_s: float = 60.0) -> None:
+        self._next_pending = next_pending
+        self._make_brief = make_brief
+        self._idle_s = idle_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._failed: set[str] = set()  # retried after a restart, not in a loop
+        self._thread = threading.Thread(target=self._run, name="brief-worker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def notify(self) -> None:
+        """New or changed memos: look for work now."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                memo_id = self._next_pending(self._failed)
+            except Exception:  # the store closed under us, or a transient SQLite error
+                log.exception("brief worker: could not read the queue")
+                memo_id = None
+            if memo_id is None:
+                self._wake.wait(self._idle_s)
+                self._wake.clear()
+                continue
+            try:
+                self._make_brief(memo_id)
+            except Exception:
+                log.exception("brief worker: no abstractive brief for memo %s", memo_id)
+                self._failed.add(memo_id)

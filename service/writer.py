@@ -1,0 +1,74 @@
+"""The LLM tier: generative answers and abstractive briefs, one generation at a time."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from models.llm import Generator
+from models.phrases import Phrase
+from service import abstractive, generative
+from service.answer import Answer, Passage
+from service.slot import GenerationSlot
+
+Span = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class WriterSettings:
+    answer: generative.GenerativeSettings = field(default_factory=generative.GenerativeSettings)
+    brief: abstractive.AbstractiveSettings = field(default_factory=abstractive.AbstractiveSettings)
+
+
+class Writer:
+    """Holds the generator and its slot. ``background=True`` calls (the brief worker) yield to requests."""
+
+    def __init__(self, generator: Generator, slot: GenerationSlot, settings: WriterSettings) -> None:
+        self.generator = generator
+        self.slot = slot
+        self.settings = settings
+
+    @property
+    def brief_method(self) -> str:
+        return f"abstractive:{self.generator.name}"
+
+    def stream_answer(self, question: str, scored: list[tuple[float, Passage]], extractive: Answer) -> Iterator[str | Answer]:
+        """Tokens, then the grounded answer; waits for the slot first (``Busy`` when it cannot)."""
+        if extractive.abstained:
+            yield from generative.stream_answer(question, scored, extractive, self.generator, self.settings.answer)
+            return
+        with self.slot.hold():
+            yield from generative.stream_answer(question, scored, extractive, self.generator, self.settings.answer)
+
+    def answer(self, question: str, scored: list[tuple[float, Passage]], extractive: Answer) -> Answer:
+        final = extractive
+        for item in self.stream_answer(question, scored, extractive):
+            if isinstance(item, Answer):
+                final = item
+        return final
+
+    def brief(
+        self,
+        text: str,
+        spans: Sequence[Span],
+        vectors: np.ndarray,
+        split: Callable[[str], list[Span]],
+        embed: Callable[[list[str]], np.ndarray],
+        phrases: Callable[[str], list[Phrase]] | None,
+        background: bool = False,
+    ) -> abstractive.AbstractiveBrief:
+        """A checked abstractive brief of ``text`` (its sentence ``spans`` and their ``vectors``)."""
+        with self.slot.hold(background=background):
+            generated = abstractive.write_brief(text, spans, self.generator, self.settings.brief)
+        return abstractive.check_brief(generated, text, spans, vectors, split, embed, phrases, self.settings.brief,
+                                       self.brief_method)
+
+
+def brief_to_dict(brief: abstractive.AbstractiveBrief) -> dict:
+    return asdict(brief)
+
+
+def brief_from_dict(body: dict) -> abstractive.AbstractiveBrief:
+    sentences = tuple(abstractive.SupportedSentence(**s) for s in body["sentences"])
+    return abstractive.AbstractiveBrief(body["brief"], sentences, tuple(body["dropped"]), body["method"])
