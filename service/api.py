@@ -8,13 +8,12 @@ from typing import Any
 from apiflask import APIBlueprint, APIFlask
 from apiflask.exceptions import HTTPError
 from flask import current_app, request
-from marshmallow import ValidationError
 from werkzeug.exceptions import InternalServerError
 
 from service import schemas
 from service.engine import Engine
-from service.errors import BadRequest, InvalidInput, MemoError, UnsupportedMediaType
-from service.ingest import read_memo_bytes
+from service.errors import MemoError
+from service.payload import MEMO_TYPES, check_body, read_memo_request
 from service.present import answer_body, brief_body, memo_summary
 from service.store import MemoFilter
 
@@ -31,40 +30,15 @@ def _iso(value: Date | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def read_memo_request() -> dict[str, Any]:
-    """Memo fields from a JSON body, a multipart upload (``file`` part) or a plain-text body."""
-    mimetype = request.mimetype
-    try:
-        if mimetype == "application/json":
-            body = request.get_json(silent=True)
-            if body is None:
-                raise BadRequest("the body is not valid JSON")
-            return schemas.MemoIn().load(body)
-        if mimetype == "multipart/form-data":
-            upload = request.files.get("file")
-            form = {k: v for k, v in request.form.items() if k != "text"}
-            fields = schemas.MemoUpload().load(form)
-            if upload is not None:
-                text = read_memo_bytes(upload.read(), name=upload.filename or "file")
-            elif request.form.get("text"):
-                text = request.form["text"]
-            else:
-                raise InvalidInput({"file": ["send the memo as a 'file' part (or a 'text' field)"]})
-            tags = [t for t in (fields.pop("tags") or "").split(",") if t.strip()]
-            if upload is not None and not fields["source"]:
-                fields["source"] = upload.filename or None
-            return {**fields, "text": text, "tags": tags}
-        if mimetype in ("text/plain", "text/markdown"):
-            return {"text": read_memo_bytes(request.get_data(), name="body")}
-    except ValidationError as exc:
-        raise InvalidInput(exc.messages) from None
-    raise UnsupportedMediaType(
-        f"send application/json, multipart/form-data or text/plain, not {mimetype or 'no content type'}"
-    )
-
-
 def _memo_fields(data: dict[str, Any]) -> dict[str, Any]:
     return {"title": data.get("title"), "date": data.get("date"), "source": data.get("source"), "tags": data.get("tags")}
+
+
+@bp.before_request
+def check_request_body() -> None:
+    """Bodies are JSON (POST /memos also takes uploads and plain text); refuse the rest before a view runs."""
+    if request.method in ("POST", "PUT", "PATCH"):
+        check_body(MEMO_TYPES if request.endpoint == "api.create_memo" else ("application/json",))
 
 
 # -- views ---------------------------------------------------------------------------------------
@@ -73,7 +47,7 @@ def _memo_fields(data: dict[str, Any]) -> dict[str, Any]:
 @bp.post("/memos")
 @bp.input(schemas.MemoIn, location="json", validation=False, arg_name="_body")
 @bp.output(schemas.MemoOut, status_code=201, description="Stored")
-@bp.doc(responses={200: "The same text was already stored: the existing memo", 415: "Unsupported media type"})
+@bp.doc(responses={200: "The same text was already stored: the existing memo"})
 def create_memo(_body):
     """Add a memo (JSON, a multipart ``file`` upload, or a text/plain body)."""
     data = read_memo_request()
@@ -129,6 +103,7 @@ def memo_brief(memo_id: str, query_data):
 @bp.post("/summarise")
 @bp.input(schemas.SummariseIn)
 @bp.output(schemas.BriefOut)
+@bp.doc(responses={404: "No memo with that memo_id"})
 def summarise(json_data):
     """Brief a stored memo (``memo_id``) or any text (``text``)."""
     engine, n = get_engine(), json_data["max_sentences"]
@@ -175,7 +150,7 @@ def register_errors(app: APIFlask) -> None:
 
     @app.errorhandler(MemoError)
     def memo_error(error: MemoError):
-        return {"error": error.title, "detail": error.detail or error.title}, error.status
+        return {"error": error.title, "detail": error.detail or error.title}, error.status, error.headers
 
     @app.errorhandler(InternalServerError)
     def internal_error(error: InternalServerError):
