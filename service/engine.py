@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+import numpy as np
 
 from models.embedder import Embedder
 from models.nlp import SentenceSplitter
@@ -119,9 +120,16 @@ class Engine:
         )
 
     def _open_index(self) -> VectorIndex:
+        # Temporary files of saves a crash interrupted; nobody else writes here (we hold the lock).
+        for stale in self._index_path.parent.glob(f"{INDEX_FILE}.*.tmp"):
+            log.info("removing %s, left by an interrupted index save", stale.name)
+            stale.unlink(missing_ok=True)
         expected = self._expected_header()
         try:
-            return load_index(self._index_path, expected)
+            index = load_index(self._index_path, expected)
+            if not np.array_equal(index.ids(), self.store.chunk_id_array()):
+                raise IndexMismatch(f"{self._index_path}: its ids are not the store's chunk ids")
+            return index
         except FileNotFoundError:
             log.info("no index file yet: building it from the store")
         except IndexMismatch as exc:
@@ -168,6 +176,7 @@ class Engine:
         prepared = self._embed_draft(draft)
         memo_id = secrets.token_hex(8)
         with self._write_lock:
+            # Checked again under the lock: two identical POSTs race here, and only one may store.
             existing = self.store.find_by_hash(draft.content_hash)
             if existing is not None:
                 return existing, False
@@ -175,7 +184,8 @@ class Engine:
             self.index.add(ids, prepared.chunk_vectors)
             if save:
                 self.save_index()
-        memo = self.store.get_memo(memo_id)
+            # Read under the lock too: a delete right after the commit must not turn this into a 500.
+            memo = self.store.get_memo(memo_id)
         assert memo is not None
         return memo, True
 
@@ -228,15 +238,17 @@ class Engine:
             if clash is not None and clash.id != memo_id:
                 raise Conflict({"text": [f"this text is already stored as memo {clash.id}"]})
             try:
-                removed, added = self.store.replace_memo(memo_id, prepared)
+                changed = self.store.replace_memo(memo_id, prepared)
             except sqlite3.IntegrityError:
                 raise Conflict({"text": ["this text is already stored as another memo"]}) from None
+            if changed is None:  # deleted while the new text was being embedded
+                raise NotFound(f"no memo {memo_id}")
+            removed, added = changed
             self.index.remove(removed)
             self.index.add(added, prepared.chunk_vectors)
             self.save_index()
-        memo = self.store.get_memo(memo_id)
-        if memo is None:
-            raise NotFound(f"no memo {memo_id}")
+            memo = self.store.get_memo(memo_id)
+        assert memo is not None
         return memo
 
     def delete(self, memo_id: str) -> None:
@@ -268,30 +280,34 @@ class Engine:
         if not question:
             raise InvalidInput({"question": ["question is empty"]})
         query = self.embedder.embed([question])[0]
-        hits = search_chunks(self.index, self.store, query, k, where or MemoFilter())
         passages: dict[tuple[str, int], answering.Passage] = {}
         texts: dict[str, str | None] = {}
-        for hit in hits:
-            if hit.memo_id not in texts:
-                texts[hit.memo_id] = self.store.memo_text(hit.memo_id)
-            text = texts[hit.memo_id]
-            if text is None:
-                continue
-            rows, vectors = self.store.sentences(hit.memo_id, hit.first, hit.last)
-            for (idx, start, end), vector in zip(rows, vectors):
-                key = (hit.memo_id, idx)
-                if key not in passages or passages[key].context < hit.score:
-                    passages[key] = answering.Passage(hit.memo_id, start, end, text[start:end], vector, hit.score)
-        result = answering.answer_question(question, query, list(passages.values()), self.settings.answer)
-        return result, self.store.get_memos([c.memo_id for c in result.citations])
+        # One snapshot for chunks, texts and sentences: an update committed half-way through must not
+        # pair the old text with the new sentence offsets (quotes would stop matching the memo).
+        with self.store.snapshot():
+            for hit in search_chunks(self.index, self.store, query, k, where or MemoFilter()):
+                if hit.memo_id not in texts:
+                    texts[hit.memo_id] = self.store.memo_text(hit.memo_id)
+                text = texts[hit.memo_id]
+                if text is None:
+                    continue
+                rows, vectors = self.store.sentences(hit.memo_id, hit.first, hit.last)
+                for (idx, start, end), vector in zip(rows, vectors):
+                    key = (hit.memo_id, idx)
+                    if key not in passages or passages[key].context < hit.score:
+                        passages[key] = answering.Passage(hit.memo_id, start, end, text[start:end], vector, hit.score)
+            result = answering.answer_question(question, query, list(passages.values()), self.settings.answer)
+            memos = self.store.get_memos([c.memo_id for c in result.citations])
+        return result, memos
 
     def brief(self, memo_id: str, max_sentences: int = 3) -> briefing.Brief:
         """The key sentences of a stored memo, cached by content hash."""
-        memo = self.get(memo_id)
-        cached = self.store.get_brief(memo.content_hash, briefing.METHOD, max_sentences)
-        if cached is not None:
-            return _brief_from_dict(cached)
-        rows, vectors = self.store.sentences(memo_id)
+        with self.store.snapshot():  # the text and its sentence offsets from the same version
+            memo = self.get(memo_id)
+            cached = self.store.get_brief(memo.content_hash, briefing.METHOD, max_sentences)
+            if cached is not None:
+                return _brief_from_dict(cached)
+            rows, vectors = self.store.sentences(memo_id)
         result = briefing.make_brief(memo.text, [(s, e) for _, s, e in rows], vectors, max_sentences, self.settings.brief)
         self.store.put_brief(memo.content_hash, briefing.METHOD, max_sentences, asdict(result))
         return result
@@ -301,7 +317,10 @@ class Engine:
         draft = prepare_memo(text, split=self._split, max_chars=self.settings.max_memo_chars)
         stored = self.store.find_by_hash(draft.content_hash)
         if stored is not None:
-            return self.brief(stored.id, max_sentences)
+            try:
+                return self.brief(stored.id, max_sentences)
+            except NotFound:  # deleted meanwhile: brief the text itself
+                pass
         prepared = self._embed_draft(draft)
         return briefing.make_brief(draft.text, prepared.sentences, prepared.sentence_vectors, max_sentences,
                                    self.settings.brief)
