@@ -8,6 +8,7 @@ from typing import Any
 from apiflask import APIBlueprint, APIFlask
 from apiflask.exceptions import HTTPError
 from flask import current_app, request
+from marshmallow import RAISE
 from werkzeug.exceptions import InternalServerError
 
 from service import schemas
@@ -56,7 +57,7 @@ def create_memo(_body):
 
 
 @bp.get("/memos")
-@bp.input(schemas.MemoQuery, location="query")
+@bp.input(schemas.MemoQuery, location="query", unknown=RAISE)
 @bp.output(schemas.MemoPage)
 def list_memos(query_data):
     """Memos, newest first, a page at a time, filtered by date range, tag or type."""
@@ -93,7 +94,7 @@ def delete_memo(memo_id: str):
 
 
 @bp.get("/memos/<memo_id>/brief")
-@bp.input(schemas.BriefQuery, location="query")
+@bp.input(schemas.BriefQuery, location="query", unknown=RAISE)
 @bp.output(schemas.BriefOut)
 def memo_brief(memo_id: str, query_data):
     """The memo's key sentences, in memo order (cached by content hash)."""
