@@ -42,6 +42,14 @@ def check_request_body() -> None:
         check_body(MEMO_TYPES if request.endpoint == "api.create_memo" else ("application/json",))
 
 
+@bp.after_request
+def json_only(response):
+    """Memo text may hold HTML or script: no browser may sniff a response into a page or run anything in it."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; frame-ancestors 'none'"
+    return response
+
+
 # -- views ---------------------------------------------------------------------------------------
 
 
