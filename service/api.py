@@ -9,7 +9,7 @@ from apiflask import APIBlueprint, APIFlask
 from apiflask.exceptions import HTTPError
 from flask import current_app, request
 from marshmallow import RAISE
-from werkzeug.exceptions import InternalServerError
+from werkzeug.exceptions import InternalServerError, RequestEntityTooLarge
 
 from service import schemas
 from service.engine import Engine
@@ -160,6 +160,12 @@ def register_errors(app: APIFlask) -> None:
     @app.errorhandler(MemoError)
     def memo_error(error: MemoError):
         return {"error": error.title, "detail": error.detail or error.title}, error.status, error.headers
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(error: RequestEntityTooLarge):
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        return {"error": "Payload too large",
+                "detail": f"the body is over {limit} bytes (MEMO_MAX_CONTENT_LENGTH)"}, 413
 
     @app.errorhandler(InternalServerError)
     def internal_error(error: InternalServerError):

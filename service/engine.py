@@ -36,7 +36,7 @@ class EngineSettings:
     data_dir: Path
     chunk_tokens: int = 128
     chunk_overlap: int = 1
-    max_memo_chars: int = 2_000_000
+    max_memo_chars: int = 500_000
     answer: answering.AnswerSettings = field(default_factory=answering.AnswerSettings)
     brief: briefing.BriefSettings = field(default_factory=briefing.BriefSettings)
 

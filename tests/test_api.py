@@ -173,7 +173,7 @@ def test_body_over_the_limit_is_413(config):
     try:
         r = app.test_client().post("/memos", json={"text": "x " * 1000})
         assert r.status_code == 413
-        error_of(r)
+        assert "MEMO_MAX_CONTENT_LENGTH" in error_of(r)["detail"]
     finally:
         app.extensions["memo"].close()
 

@@ -13,20 +13,6 @@ from tests.test_engine import MEMO_A, MEMO_B
 GOOD, OTHER = "s3cret-token", "second-token"
 
 
-@pytest.fixture
-def make_client(config):
-    apps = []
-
-    def make(**overrides):
-        app = create_app({**config, **overrides})
-        apps.append(app)
-        return app.test_client()
-
-    yield make
-    for app in apps:
-        app.extensions["memo"].close()
-
-
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
