@@ -6,13 +6,13 @@ ingest, restart it on the same data dir, and check every acknowledged memo and c
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from service.crashtest import run_crash_trials
+from service.harness import write_report
 
 
 def main() -> None:
@@ -28,11 +28,7 @@ def main() -> None:
                                   log=lambda line: print(line, file=sys.stderr))
     summary = {"command": "scripts/crash_test.py " + " ".join(sys.argv[1:]), **report.summary(),
                "seconds": round(time.perf_counter() - t0, 1), "ok": report.ok}
-    print(json.dumps(summary, indent=2))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(summary, indent=2))
-    sys.exit(0 if report.ok else 1)
+    write_report(summary, args.out, report.ok)
 
 
 if __name__ == "__main__":

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import tempfile
 from pathlib import Path
 
+from service.harness import write_report
 from service.soak import run_soak
 
 
@@ -27,11 +27,7 @@ def main() -> None:
                           log=lambda line: print(line, file=sys.stderr))
     result = {"command": "scripts/soak.py " + " ".join(sys.argv[1:]), **dataclasses.asdict(report),
               "requests_per_s": round(report.requests / report.seconds, 1), "ok": report.ok}
-    print(json.dumps(result, indent=2))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2))
-    sys.exit(0 if report.ok else 1)
+    write_report(result, args.out, report.ok)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ class TrialResult:
     index_rebuilt: bool
     temp_files_removed: bool
     restart_s: float
+    first_error: str = ""
 
     @property
     def ok(self) -> bool:
@@ -157,5 +158,5 @@ def _check(trial: int, delay: float, server: ServerProcess, ingest: _Ingest, exp
         unknown_stored=len(landed), lost=lost, foreign=len(extra) - len(landed), errors=len(ingest.errors),
         chunks=health["chunks"], vectors=health["vectors"],
         index_rebuilt="rebuilding the index" in log, temp_files_removed="interrupted index save" in log,
-        restart_s=round(restart_s, 2),
+        restart_s=round(restart_s, 2), first_error=ingest.errors[0][:300] if ingest.errors else "",
     )

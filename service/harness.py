@@ -59,6 +59,15 @@ def make_memo(rng: random.Random, pool: list[str], marker: str, sentences: int) 
     return " ".join(picked)
 
 
+def write_report(result: dict, out: Path | None, ok: bool) -> None:
+    """Print a script's result as JSON, save it to ``out`` if given, exit 0 when ``ok`` else 1."""
+    print(json.dumps(result, indent=2))
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2))
+    sys.exit(0 if ok else 1)
+
+
 class ServerProcess:
     """``memo serve`` in its own process group on 127.0.0.1, with its own environment."""
 

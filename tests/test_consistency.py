@@ -78,7 +78,10 @@ def test_update_of_a_memo_deleted_meanwhile_is_404_and_leaves_nothing_behind(eng
     _assert_consistent(engine)
 
 
-def test_ask_reads_one_version_of_a_memo_updated_mid_answer(engine, monkeypatch):
+@pytest.fixture
+def updated_mid_read(engine, monkeypatch):
+    """A memo with OLD text that gets updated to NEW (by another thread) the first time a reader asks the
+    store for its sentences. Yields ``(memo, old sentence spans, fired)``."""
     memo, _ = engine.ingest(OLD)
     old_spans = {(s, e) for _, s, e in engine.store.sentences(memo.id)[0]}
     sentences = engine.store.sentences
@@ -91,28 +94,21 @@ def test_ask_reads_one_version_of_a_memo_updated_mid_answer(engine, monkeypatch)
         return sentences(*args, **kwargs)
 
     monkeypatch.setattr(engine.store, "sentences", sentences_after_an_update)
+    yield memo, old_spans, fired
+
+
+def test_ask_reads_one_version_of_a_memo_updated_mid_answer(engine, updated_mid_read):
+    memo, old_spans, fired = updated_mid_read
     result, _ = engine.ask("harbour of Tartus piers for naval ships")
     assert fired and engine.get(memo.id).text == NEW
-    new_spans = {(s, e) for _, s, e in sentences(memo.id)[0]}
     assert result.citations
     for c in result.citations:
         # every quote is a whole sentence of one version: the old text with the old offsets
-        assert (c.start, c.end) in old_spans and c.quote == OLD[c.start : c.end], (c, new_spans)
+        assert (c.start, c.end) in old_spans and c.quote == OLD[c.start : c.end], c
 
 
-def test_brief_reads_one_version_of_a_memo_updated_mid_brief(engine, monkeypatch):
-    memo, _ = engine.ingest(OLD)
-    old_spans = {(s, e) for _, s, e in engine.store.sentences(memo.id)[0]}
-    sentences = engine.store.sentences
-    fired = []
-
-    def sentences_after_an_update(*args, **kwargs):
-        if not fired:
-            fired.append(True)
-            _in_thread(engine.update, memo.id, NEW)
-        return sentences(*args, **kwargs)
-
-    monkeypatch.setattr(engine.store, "sentences", sentences_after_an_update)
+def test_brief_reads_one_version_of_a_memo_updated_mid_brief(engine, updated_mid_read, monkeypatch):
+    memo, old_spans, fired = updated_mid_read
     brief = engine.brief(memo.id, 2)
     assert fired
     for s in brief.sentences:
