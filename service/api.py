@@ -14,7 +14,7 @@ from werkzeug.exceptions import InternalServerError, RequestEntityTooLarge
 from service import schemas
 from service.engine import Engine
 from service.errors import MemoError
-from service.payload import MEMO_TYPES, check_body, read_memo_request
+from service.payload import JSON, MEMO_TYPES, check_body, read_memo_request
 from service.present import answer_body, brief_body, memo_summary
 from service.store import MemoFilter
 
@@ -39,7 +39,7 @@ def _memo_fields(data: dict[str, Any]) -> dict[str, Any]:
 def check_request_body() -> None:
     """Bodies are JSON (POST /memos also takes uploads and plain text); refuse the rest before a view runs."""
     if request.method in ("POST", "PUT", "PATCH"):
-        check_body(MEMO_TYPES if request.endpoint == "api.create_memo" else ("application/json",))
+        check_body(MEMO_TYPES if request.endpoint == "api.create_memo" else (JSON,))
 
 
 @bp.after_request

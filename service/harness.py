@@ -29,16 +29,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def call(port: int, method: str, path: str, body: dict | None = None, timeout: float = 120) -> tuple[int, dict]:
-    """One JSON request to 127.0.0.1:port; returns (status, body) for errors too."""
+def request(port: int, method: str, path: str, body: dict | None = None, timeout: float = 120,
+            headers: dict[str, str] | None = None) -> tuple[int, dict, dict[str, str]]:
+    """One JSON request to 127.0.0.1:port; returns (status, body, response headers), for errors too."""
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
+                                 headers={"Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, json.loads(r.read())
+            return r.status, json.loads(r.read()), dict(r.headers)
     except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+        return e.code, json.loads(e.read()), dict(e.headers)
+
+
+def call(port: int, method: str, path: str, body: dict | None = None, timeout: float = 120) -> tuple[int, dict]:
+    """One JSON request to 127.0.0.1:port; returns (status, body) for errors too."""
+    status, answer, _ = request(port, method, path, body, timeout)
+    return status, answer
 
 
 def text_hash(text: str) -> str:

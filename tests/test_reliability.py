@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from service.crashtest import run_crash_trials
-from service.harness import LOAD_ENV, ROOT, ServerProcess
+from service.harness import LOAD_ENV, ROOT, ServerProcess, request
 from service.soak import run_soak
 
 pytestmark = [pytest.mark.model, pytest.mark.server]
@@ -47,3 +47,20 @@ def test_a_second_process_on_the_same_data_dir_is_refused(tmp_path):
         # the first server is unharmed
         assert first.call("GET", f"/memos/{memo['id']}")[0] == 200
         assert first.call("GET", "/health")[1]["memos"] == 1
+
+
+def test_tokens_and_rate_limit_from_the_environment_on_a_real_server(tmp_path):
+    env = {"MEMO_SEEDS_DIR": "", "MEMO_API_TOKENS": "123456,tok-b", "MEMO_RATELIMIT": "4 per minute"}
+    with ServerProcess(tmp_path / "data", env=env) as server:
+        memo = {"text": "A memo posted over real HTTP."}
+        status, body, headers = request(server.port, "POST", "/memos", memo)
+        assert status == 401 and set(body) == {"error", "detail"} and headers["WWW-Authenticate"].startswith("Bearer")
+        auth = {"Authorization": "Bearer 123456"}  # digits: read verbatim, not as a JSON number
+        assert request(server.port, "POST", "/memos", memo, headers=auth)[0] == 201
+        codes = [request(server.port, "GET", "/memos", headers=auth)[0] for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        status, body, headers = request(server.port, "GET", "/memos", headers=auth)
+        assert status == 429 and 1 <= int(headers["Retry-After"]) <= 60 and "4 per 1 minute" in body["detail"]
+        other = {"Authorization": "Bearer tok-b"}
+        assert request(server.port, "GET", "/memos", headers=other)[0] == 200
+        assert all(server.call("GET", "/health")[0] == 200 for _ in range(6))
