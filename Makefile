@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test test-fast bench lock clean
+.PHONY: install run test test-fast bench eval lock clean chromium
 
 install: $(STAMP)
 
@@ -25,10 +25,28 @@ test: install
 	$(BIN)/python -m pytest
 
 test-fast: install
-	$(BIN)/python -m pytest -m "not model and not server"
+	$(BIN)/python -m pytest -m "not model and not server and not browser and not quality"
+
+# Debian's Chromium for the browser test (Playwright drives it; it never downloads a browser).
+# Installs only when missing; needs root (CI runs as root). Without it the browser test skips, except under CI=true.
+chromium:
+	@if [ -x /usr/bin/chromium ]; then echo "chromium: $$(/usr/bin/chromium --version 2>/dev/null)"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    chromium fonts-dejavu-core >/dev/null && /usr/bin/chromium --version; \
+	else echo "chromium is missing: run 'sudo make chromium' (or apt-get install chromium) for the browser test"; fi
 
 bench: install
 	$(BIN)/python scripts/bench_service.py
+
+# The dev sets of ../shared/eval through `memo eval` (figures in the README's Quality table).
+EVAL ?= ../shared/eval
+eval: install
+	mkdir -p bench-results
+	$(BIN)/memo eval retrieval $(EVAL)/retrieval/xquad_dev --json bench-results/eval-xquad-retrieval.json
+	$(BIN)/memo eval qa $(EVAL)/qa_xquad_dev.jsonl --json bench-results/eval-qa.json
+	$(BIN)/memo eval summarise $(EVAL)/summ_cnndm_dev.jsonl --json bench-results/eval-cnndm.json
+	$(BIN)/memo eval retrieval $(EVAL)/retrieval/cranfield --json bench-results/eval-cranfield.json
 
 # Re-resolve requirements.in into exact pins, in a throw-away venv.
 lock:

@@ -1,33 +1,76 @@
-"""Model registry: a config name maps to a factory, so real models and test fakes load the same way."""
+"""Model registries: a config name maps to a factory, so real models and test fakes load the same way."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Generic, TypeVar
 
 if TYPE_CHECKING:
     from models.embedder import Embedder
+    from models.nlp import EntityExtractor
+    from models.phrases import PhraseFinder
 
-EmbedderFactory = Callable[[], "Embedder"]
-
-_EMBEDDERS: dict[str, EmbedderFactory] = {}
+T = TypeVar("T")
 
 
-def register_embedder(name: str, factory: EmbedderFactory) -> None:
+class Registry(Generic[T]):
+    """Names to factories for one kind of model."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._factories: dict[str, Callable[[], T]] = {}
+
+    def register(self, name: str, factory: Callable[[], T]) -> None:
+        self._factories[name] = factory
+
+    def names(self) -> list[str]:
+        return sorted(self._factories)
+
+    def build(self, name: str) -> T:
+        """Build the model registered under ``name``; raises KeyError with the known names."""
+        try:
+            factory = self._factories[name]
+        except KeyError:
+            raise KeyError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}") from None
+        return factory()
+
+
+EMBEDDERS: Registry["Embedder"] = Registry("embedder")
+ENTITY_EXTRACTORS: Registry["EntityExtractor"] = Registry("entity extractor")
+PHRASE_FINDERS: Registry["PhraseFinder"] = Registry("phrase finder")
+
+
+def register_embedder(name: str, factory: Callable[[], "Embedder"]) -> None:
     """Make an embedder available under ``name`` (``MEMO_EMBEDDER``)."""
-    _EMBEDDERS[name] = factory
+    EMBEDDERS.register(name, factory)
 
 
 def embedder_names() -> list[str]:
     """Names that ``get_embedder`` accepts."""
-    return sorted(_EMBEDDERS)
+    return EMBEDDERS.names()
 
 
 def get_embedder(name: str) -> "Embedder":
     """Build the embedder registered under ``name``; raises KeyError with the known names."""
-    try:
-        factory = _EMBEDDERS[name]
-    except KeyError:
-        raise KeyError(f"unknown embedder {name!r}; known: {', '.join(embedder_names())}") from None
-    return factory()
+    return EMBEDDERS.build(name)
+
+
+def register_entity_extractor(name: str, factory: Callable[[], "EntityExtractor"]) -> None:
+    """Make an entity extractor available under ``name`` (``MEMO_ENTITIES``)."""
+    ENTITY_EXTRACTORS.register(name, factory)
+
+
+def get_entity_extractor(name: str) -> "EntityExtractor":
+    """Build the entity extractor registered under ``name``; raises KeyError with the known names."""
+    return ENTITY_EXTRACTORS.build(name)
+
+
+def register_phrase_finder(name: str, factory: Callable[[], "PhraseFinder"]) -> None:
+    """Make a phrase finder available under ``name`` (``MEMO_PHRASES``)."""
+    PHRASE_FINDERS.register(name, factory)
+
+
+def get_phrase_finder(name: str) -> "PhraseFinder":
+    """Build the phrase finder registered under ``name``; raises KeyError with the known names."""
+    return PHRASE_FINDERS.build(name)
 
 
 def _minilm() -> "Embedder":
@@ -36,4 +79,34 @@ def _minilm() -> "Embedder":
     return load_minilm()
 
 
+def _spacy_sm() -> "EntityExtractor":
+    from models.nlp import load_spacy_entities
+
+    return load_spacy_entities()
+
+
+def _no_entities() -> "EntityExtractor":
+    from models.nlp import NoEntities
+
+    return NoEntities()
+
+
 register_embedder("minilm", _minilm)
+register_entity_extractor("spacy", _spacy_sm)
+register_entity_extractor("none", _no_entities)
+
+
+def _spacy_phrases() -> "PhraseFinder":
+    from models.phrases import SpacyPhraseFinder
+
+    return SpacyPhraseFinder()
+
+
+def _no_phrases() -> "PhraseFinder":
+    from models.phrases import NoPhrases
+
+    return NoPhrases()
+
+
+register_phrase_finder("spacy", _spacy_phrases)
+register_phrase_finder("none", _no_phrases)

@@ -15,8 +15,8 @@ from service import schemas
 from service.engine import Engine
 from service.errors import MemoError
 from service.payload import JSON, MEMO_TYPES, check_body, read_memo_request
-from service.present import answer_body, brief_body, memo_summary
-from service.store import MemoFilter
+from service.present import answer_body, brief_body, facets_body, memo_body, memo_summary, topic_body
+from service.store import Memo, MemoFilter
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,16 @@ def _iso(value: Date | None) -> str | None:
 
 def _memo_fields(data: dict[str, Any]) -> dict[str, Any]:
     return {"title": data.get("title"), "date": data.get("date"), "source": data.get("source"), "tags": data.get("tags")}
+
+
+def _query_filter(q: dict[str, Any]) -> MemoFilter:
+    """The list filters of a ``GET /memos``-style query string."""
+    return MemoFilter(date_from=_iso(q["date_from"]), date_to=_iso(q["date_to"]), tags=tuple(q["tag"] or ()),
+                      type=q["type"], entities=tuple(q["entity"] or ()))
+
+
+def _memo_with_entities(memo: Memo) -> dict[str, Any]:
+    return memo_body(memo, get_engine().entities(memo.id))
 
 
 @bp.before_request
@@ -61,27 +71,32 @@ def create_memo(_body):
     """Add a memo (JSON, a multipart ``file`` upload, or a text/plain body)."""
     data = read_memo_request()
     memo, created = get_engine().ingest(data["text"], **_memo_fields(data))
-    return {**memo_summary(memo), "text": memo.text, "created": created}, 201 if created else 200
+    return {**_memo_with_entities(memo), "created": created}, 201 if created else 200
 
 
 @bp.get("/memos")
 @bp.input(schemas.MemoQuery, location="query", unknown=RAISE)
 @bp.output(schemas.MemoPage)
 def list_memos(query_data):
-    """Memos, newest first, a page at a time, filtered by date range, tag or type."""
+    """Memos, newest first, a page at a time, filtered by date range, tag, type or entity."""
     q = query_data
-    where = MemoFilter(date_from=_iso(q["date_from"]), date_to=_iso(q["date_to"]), tags=tuple(q["tag"] or ()),
-                       type=q["type"])
-    items, total = get_engine().list(where, q["limit"], q["offset"])
+    items, total = get_engine().list(_query_filter(q), q["limit"], q["offset"])
     return {"items": [memo_summary(m) for m in items], "total": total, "limit": q["limit"], "offset": q["offset"]}
+
+
+@bp.get("/memos/facets")
+@bp.input(schemas.FacetQuery, location="query", unknown=RAISE)
+@bp.output(schemas.FacetsOut)
+def memo_facets(query_data):
+    """How the memos that pass the filters split by type, year and tag, and the entities they mention most."""
+    return facets_body(get_engine().facets(_query_filter(query_data), query_data["entity_limit"]))
 
 
 @bp.get("/memos/<memo_id>")
 @bp.output(schemas.MemoOut)
 def get_memo(memo_id: str):
-    """One memo with its text and metadata."""
-    memo = get_engine().get(memo_id)
-    return {**memo_summary(memo), "text": memo.text}
+    """One memo with its text, metadata and entities."""
+    return _memo_with_entities(get_engine().get(memo_id))
 
 
 @bp.put("/memos/<memo_id>")
@@ -89,8 +104,7 @@ def get_memo(memo_id: str):
 @bp.output(schemas.MemoOut)
 def replace_memo(memo_id: str, json_data):
     """Replace a memo's text; metadata not given is kept."""
-    memo = get_engine().update(memo_id, json_data["text"], **_memo_fields(json_data))
-    return {**memo_summary(memo), "text": memo.text}
+    return _memo_with_entities(get_engine().update(memo_id, json_data["text"], **_memo_fields(json_data)))
 
 
 @bp.delete("/memos/<memo_id>")
@@ -109,16 +123,28 @@ def memo_brief(memo_id: str, query_data):
     return brief_body(get_engine().brief(memo_id, query_data["max_sentences"]), memo_id)
 
 
+def _filter(d: dict[str, Any], memo_ids: list[str] | None = None) -> MemoFilter:
+    """The filters of an ``/ask`` or topic ``/summarise`` body."""
+    return MemoFilter(memo_ids=tuple(memo_ids) if memo_ids is not None else None,
+                      date_from=_iso(d["date_from"]), date_to=_iso(d["date_to"]), tags=tuple(d["tags"] or ()),
+                      entities=tuple(d["entities"] or ()))
+
+
 @bp.post("/summarise")
 @bp.input(schemas.SummariseIn)
-@bp.output(schemas.BriefOut)
-@bp.doc(responses={404: "No memo with that memo_id"})
+@bp.doc(responses={200: {
+    "description": "A brief (for memo_id or text) or a topic timeline (for query)",
+    "content": {"application/json": {"schema": {"oneOf": [schemas.BriefOut, schemas.TopicOut]}}},
+}, 404: "No memo with that memo_id"})
 def summarise(json_data):
-    """Brief a stored memo (``memo_id``) or any text (``text``)."""
-    engine, n = get_engine(), json_data["max_sentences"]
-    if json_data["memo_id"] is not None:
-        return brief_body(engine.brief(json_data["memo_id"], n), json_data["memo_id"])
-    return brief_body(engine.brief_text(json_data["text"], n), None)
+    """Brief a stored memo (``memo_id``) or any text (``text``), or a topic across memos (``query``)."""
+    engine, d = get_engine(), json_data
+    if d["query"] is not None:
+        return schemas.TopicOut().dump(topic_body(engine.topic(d["query"], d["k"] or 10, _filter(d))))
+    n = d["max_sentences"] or 3
+    if d["memo_id"] is not None:
+        return schemas.BriefOut().dump(brief_body(engine.brief(d["memo_id"], n), d["memo_id"]))
+    return schemas.BriefOut().dump(brief_body(engine.brief_text(d["text"], n), None))
 
 
 @bp.post("/ask")
@@ -127,11 +153,7 @@ def summarise(json_data):
 def ask(json_data):
     """Answer from the memos with cited quotes, or abstain when they do not say."""
     d = json_data
-    where = MemoFilter(
-        memo_ids=tuple(d["memo_ids"]) if d["memo_ids"] is not None else None,
-        date_from=_iso(d["date_from"]), date_to=_iso(d["date_to"]), tags=tuple(d["tags"] or ()),
-    )
-    result, memos = get_engine().ask(d["question"], d["k"], where)
+    result, memos = get_engine().ask(d["question"], d["k"], _filter(d, d["memo_ids"]))
     return answer_body(result, memos)
 
 
@@ -143,7 +165,8 @@ def health():
     counts = engine.health()
     ok = counts["chunks"] == counts["vectors"]
     return {"status": "ok" if ok else "degraded", **counts,
-            "models": {"embedder": engine.embedder.name, "llm": current_app.config["LLM"]}}
+            "models": {"embedder": engine.embedder.name, "entities": engine.entity_extractor.name,
+                       "llm": current_app.config["LLM"]}}
 
 
 # -- errors --------------------------------------------------------------------------------------

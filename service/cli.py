@@ -1,4 +1,4 @@
-"""The ``memo`` command: serve, ingest, ask, brief, list, delete (heavy imports happen inside commands)."""
+"""The ``memo`` command: serve, ingest, ask, brief, topic, list, delete (heavy imports happen inside commands)."""
 from __future__ import annotations
 
 import json
@@ -14,14 +14,15 @@ import click
 
 
 @contextmanager
-def open_engine() -> Iterator["Engine"]:  # noqa: F821
-    """The engine on ``MEMO_DATA_DIR``; refuses (exit 1) when a running server holds the data dir."""
+def open_engine(data_dir: Path | None = None) -> Iterator["Engine"]:  # noqa: F821
+    """The engine on ``data_dir`` (default ``MEMO_DATA_DIR``); refuses (exit 1) when a running server
+    holds the data dir."""
     from service.config import load_config
     from service.engine import build_engine
     from service.errors import MemoError
 
     try:
-        engine = build_engine(load_config())
+        engine = build_engine(load_config({"DATA_DIR": str(data_dir)} if data_dir else None))
     except MemoError as exc:
         raise click.ClickException(str(exc.detail)) from None
     try:
@@ -115,23 +116,55 @@ def brief(memo_id: str, max_sentences: int, as_json: bool) -> None:
     click.echo(json.dumps(body, indent=2, ensure_ascii=False) if as_json else body["brief"])
 
 
+def _iso(d) -> str | None:
+    return Date.isoformat(d.date()) if d else None
+
+
+@main.command()
+@click.argument("query")
+@click.option("-k", type=click.IntRange(1, 50), default=10, show_default=True, help="At most this many memos.")
+@click.option("--date-from", type=click.DateTime(["%Y-%m-%d"]))
+@click.option("--date-to", type=click.DateTime(["%Y-%m-%d"]))
+@click.option("--entity", "entities", multiple=True, help="Only memos that mention it (repeatable: all of them).")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
+@_fail_on_domain_errors
+def topic(query: str, k: int, date_from, date_to, entities: tuple[str, ...], as_json: bool) -> None:
+    """A dated timeline of the memos about QUERY, one cited sentence each."""
+    from service.present import topic_body
+    from service.store import MemoFilter
+
+    where = MemoFilter(date_from=_iso(date_from), date_to=_iso(date_to), entities=entities)
+    with open_engine() as engine:
+        body = topic_body(engine.topic(query, k, where))
+    if as_json:
+        click.echo(json.dumps(body, indent=2, ensure_ascii=False))
+        return
+    if body["abstained"]:
+        click.echo("Not in the memos.")
+        return
+    click.echo(body["brief"] + "\n")
+    for t in body["timeline"]:
+        c = t["citations"][0]
+        click.echo(f"{t['date'] or 'undated':10}  {t['point']}\n            [{t['memo_id']} {c['start']}:{c['end']}] {t['title']!s:.60}")
+
+
 @main.command("list")
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
 @click.option("--offset", type=click.IntRange(0), default=0)
 @click.option("--tag", "tags", multiple=True)
+@click.option("--entity", "entities", multiple=True, help="Memos that mention it (repeatable: all of them).")
 @click.option("--date-from", type=click.DateTime(["%Y-%m-%d"]))
 @click.option("--date-to", type=click.DateTime(["%Y-%m-%d"]))
 @click.option("--json", "as_json", is_flag=True)
-def list_memos(limit: int, offset: int, tags: tuple[str, ...], date_from, date_to, as_json: bool) -> None:
+def list_memos(limit: int, offset: int, tags: tuple[str, ...], entities: tuple[str, ...], date_from, date_to,
+               as_json: bool) -> None:
     """List memos, newest first."""
     from service.present import memo_summary
     from service.store import MemoFilter
 
-    def iso(d) -> str | None:
-        return Date.isoformat(d.date()) if d else None
-
+    where = MemoFilter(date_from=_iso(date_from), date_to=_iso(date_to), tags=tags, entities=entities)
     with open_engine() as engine:
-        items, total = engine.list(MemoFilter(date_from=iso(date_from), date_to=iso(date_to), tags=tags), limit, offset)
+        items, total = engine.list(where, limit, offset)
     if as_json:
         click.echo(json.dumps({"items": [memo_summary(m) for m in items], "total": total}, indent=2))
         return
@@ -149,6 +182,104 @@ def delete(memo_ids: tuple[str, ...]) -> None:
         for memo_id in memo_ids:
             engine.delete(memo_id)
             click.echo(f"deleted {memo_id}")
+
+
+@main.group("eval")
+def evaluate() -> None:
+    """Score the service on labelled data (formats of ../shared/eval/README.md).
+
+    Each run ingests the data into a fresh temporary data dir (or --data-dir, reused across runs)
+    and goes through the same engine code as the API."""
+
+
+def _eval_options(fn):
+    fn = click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+                      help="Also write the figures as JSON here.")(fn)
+    fn = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+                      help="Keep the ingested data here (re-runs skip what is already stored).")(fn)
+    return fn
+
+
+@contextmanager
+def _eval_engine(data_dir: Path | None) -> Iterator["Engine"]:  # noqa: F821
+    import tempfile
+
+    if data_dir is not None:
+        with open_engine(data_dir) as engine:
+            yield engine
+        return
+    with tempfile.TemporaryDirectory(prefix="memo-eval-") as tmp, open_engine(Path(tmp)) as engine:
+        yield engine
+
+
+def _report(title: str, table: list[tuple[str, object]], result: dict, json_out: Path | None) -> None:
+    click.echo(title)
+    for name, value in table:
+        click.echo(f"  {name:34} {value}")
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(result, indent=2))
+
+
+@evaluate.command("retrieval")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@_eval_options
+def eval_retrieval(folder: Path, json_out: Path | None, data_dir: Path | None) -> None:
+    """Retrieval on a BEIR folder: nDCG@10, recall@5/10, MRR@10 (hybrid, dense-only, BM25-only)."""
+    from service.datasets import read_beir
+    from service.evaluation import evaluate_retrieval
+
+    data = read_beir(folder)
+    with _eval_engine(data_dir) as engine, click.progressbar(
+        length=len(data.corpus) + len(data.qrels), label="retrieval", file=sys.stderr
+    ) as bar:
+        result = evaluate_retrieval(engine, data, progress=bar.update)
+    rows = [(f"{mode} {name}", figures[name]) for mode, figures in result.items()
+            for name in ("ndcg@10", "recall@5", "recall@10", "mrr@10")]
+    _report(f"retrieval {folder} (n={result['hybrid']['n']})", rows, {"data": str(folder), **result}, json_out)
+
+
+@evaluate.command("qa")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--mode", type=click.Choice(["extractive"]), default="extractive", show_default=True)
+@click.option("--limit", type=click.IntRange(1), help="Only the first N questions.")
+@click.option("-k", type=click.IntRange(1, 50), default=5, show_default=True)
+@_eval_options
+def eval_qa(file: Path, mode: str, limit: int | None, k: int, json_out: Path | None, data_dir: Path | None) -> None:
+    """Extractive QA: exact match, F1, answer contained, citation support, abstention."""
+    from service.datasets import read_qa
+    from service.evaluation import evaluate_qa
+
+    everything = read_qa(file)
+    items = everything[:limit]
+    with _eval_engine(data_dir) as engine, click.progressbar(length=len(items), label="qa", file=sys.stderr) as bar:
+        # every context is ingested even with --limit: questions are answered over all of them
+        result = evaluate_qa(engine, items, k=k, progress=bar.update, contexts=everything)
+    names = ("exact_match", "f1", "answer_contained", "citation_support", "abstained", "abstain_rate_unanswerable",
+             "own_context_cited")
+    _report(f"qa {file} mode={mode} (n={result['n']})", [(n, result[n]) for n in names],
+            {"data": str(file), "mode": mode, **result}, json_out)
+
+
+@evaluate.command("summarise")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--mode", type=click.Choice(["extractive"]), default="extractive", show_default=True)
+@click.option("--limit", type=click.IntRange(1))
+@click.option("--max-sentences", type=click.IntRange(1, 10), default=3, show_default=True)
+@_eval_options
+def eval_summarise(file: Path, mode: str, limit: int | None, max_sentences: int, json_out: Path | None,
+                   data_dir: Path | None) -> None:
+    """Briefs: ROUGE-1/2/Lsum against the references, with Lead-3 from the same run."""
+    from service.datasets import read_summaries
+    from service.evaluation import evaluate_summaries
+
+    items = read_summaries(file)[:limit]
+    with _eval_engine(data_dir) as engine, click.progressbar(length=len(items), label="summaries",
+                                                             file=sys.stderr) as bar:
+        result = evaluate_summaries(engine, items, max_sentences, progress=bar.update)
+    rows = [(f"{who} {name}", result[who][name]) for who in ("brief", "lead3") for name in ("rouge1", "rouge2", "rougeLsum")]
+    rows.append(("mean brief words", result["mean_brief_words"]))
+    _report(f"summarise {file} mode={mode} (n={result['n']})", rows, {"data": str(file), "mode": mode, **result}, json_out)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,10 +15,14 @@ DEFAULTS: dict[str, object] = {
     # memos ingested on the first start of an empty store (None: no seeding)
     "SEEDS_DIR": str(REPO_SEEDS),
     "EMBEDDER": "minilm",
+    # candidate phrases for short answers: "spacy" (parser + NER) or "none" (whole sentences)
+    "PHRASES": "spacy",
+    # named-entity model registry name ("none" switches entity extraction off)
+    "ENTITIES": "spacy",
     "LLM": "none",
     "CHUNK_TOKENS": 128,
     "CHUNK_OVERLAP": 1,
-    "ABSTAIN_BELOW": 0.42,
+    "ABSTAIN_BELOW": 0.48,
     # input limits (422 above them). A memo's ingest time grows with its length: on 2 CPU cores a
     # 500k-character single-line memo takes about 73 s with MiniLM (scripts/long_memo.py).
     "MAX_MEMO_CHARS": 500_000,

@@ -7,21 +7,26 @@ import os
 import secrets
 import sqlite3
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
 from models.embedder import Embedder
-from models.nlp import SentenceSplitter
+from models.nlp import Entity, EntityExtractor, NoEntities, SentenceSplitter
+from models.phrases import NoPhrases, PhraseFinder
 from service import answer as answering
 from service import brief as briefing
+from service import entities as ner
+from service import topics
 from service.chunking import bound_sentences, chunk_sentences
 from service.errors import Conflict, DataDirLocked, IndexMismatch, InvalidInput, NotFound
+from service.facets import Facets, count_facets
 from service.index import FORMAT_VERSION, IndexHeader, VectorIndex, load_index
 from service.ingest import MemoDraft, find_memo_files, prepare_memo, read_memo_bytes
-from service.retrieval import search_chunks
+from service.lexical import terms
+from service.retrieval import Hit, RetrievalSettings, collect_passages, search_chunks
 from service.store import Memo, MemoFilter, MemoInfo, PreparedMemo, Store
 
 log = logging.getLogger(__name__)
@@ -39,6 +44,7 @@ class EngineSettings:
     max_memo_chars: int = 500_000
     answer: answering.AnswerSettings = field(default_factory=answering.AnswerSettings)
     brief: briefing.BriefSettings = field(default_factory=briefing.BriefSettings)
+    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
 
 
 class DataDirLock:
@@ -69,7 +75,14 @@ class DataDirLock:
 class Engine:
     """Owns the store, the index and the models for one data directory."""
 
-    def __init__(self, settings: EngineSettings, embedder: Embedder, splitter: SentenceSplitter | None = None) -> None:
+    def __init__(
+        self,
+        settings: EngineSettings,
+        embedder: Embedder,
+        splitter: SentenceSplitter | None = None,
+        entity_extractor: EntityExtractor | None = None,
+        phrases: PhraseFinder | None = None,
+    ) -> None:
         import faiss
 
         # Measured: one FAISS thread per query is faster than two on this class of machine.
@@ -77,6 +90,8 @@ class Engine:
         self.settings = settings
         self.embedder = embedder
         self.splitter = splitter or SentenceSplitter()
+        self.entity_extractor = entity_extractor or NoEntities()
+        self.phrases = phrases or NoPhrases()
         if settings.chunk_tokens > embedder.max_tokens:
             raise ValueError(f"chunk_tokens {settings.chunk_tokens} exceeds the embedder's {embedder.max_tokens}")
         data_dir = Path(settings.data_dir)
@@ -88,6 +103,7 @@ class Engine:
             self.store = Store(data_dir / DB_FILE, embedder.dimension)
             self._check_model()
             self.index = self._open_index()
+            ner.backfill_entities(self.store, self.entity_extractor)
         except BaseException:
             self._lock_file.release()
             raise
@@ -165,7 +181,9 @@ class Engine:
         chunks = chunk_sentences(sentences, counts, self.settings.chunk_tokens, self.settings.chunk_overlap)
         texts = [draft.text[s:e] for s, e in sentences] + [draft.text[c.start : c.end] for c in chunks]
         vectors = self.embedder.embed(texts)
-        return PreparedMemo(draft, sentences, vectors[: len(sentences)], chunks, vectors[len(sentences) :])
+        entities = ner.find_entities(self.entity_extractor, draft.text)
+        return PreparedMemo(draft, sentences, vectors[: len(sentences)], chunks, vectors[len(sentences) :],
+                            entities, self.entity_extractor.name)
 
     def ingest(self, text: str, *, save: bool = True, **meta) -> tuple[Memo, bool]:
         """Store a memo; returns ``(memo, created)``. The same text again returns the stored memo."""
@@ -274,31 +292,52 @@ class Engine:
     def list(self, where: MemoFilter, limit: int, offset: int) -> tuple[list[MemoInfo], int]:
         return self.store.list_memos(where, limit, offset)
 
-    def ask(self, question: str, k: int = 5, where: MemoFilter | None = None) -> tuple[answering.Answer, dict[str, MemoInfo]]:
-        """An extractive, cited answer from the ``k`` best chunks (or an abstention), and the cited memos."""
-        question = " ".join(question.split())
-        if not question:
-            raise InvalidInput({"question": ["question is empty"]})
-        query = self.embedder.embed([question])[0]
-        passages: dict[tuple[str, int], answering.Passage] = {}
-        texts: dict[str, str | None] = {}
+    def search(self, question: str, k: int = 5, where: MemoFilter | None = None, mode: str | None = None,
+               query: np.ndarray | None = None) -> list[Hit]:
+        """The ``k`` best chunks for ``question`` (hybrid by default), best first."""
+        settings = self.settings.retrieval
+        if mode is not None and mode != settings.mode:
+            settings = replace(settings, mode=mode)
+        if query is None:
+            query = self.embedder.embed([question])[0]
+        return search_chunks(self.index, self.store, query, question, k, where or MemoFilter(), settings)
+
+    def entities(self, memo_id: str) -> list[Entity]:
+        """The people, places and organisations a memo mentions, in text order."""
+        return ner.memo_entities(self.store, memo_id)
+
+    def facets(self, where: MemoFilter, entity_limit: int = 30) -> Facets:
+        """Type, year, tag and entity counts over the memos that pass ``where``."""
+        return count_facets(self.store, where, entity_limit)
+
+    def _retrieve(
+        self, text: str, field_name: str, k: int, where: MemoFilter | None
+    ) -> tuple[str, np.ndarray, list[answering.Passage], dict[str, float]]:
+        """The cleaned text, its embedding, the sentences of its ``k`` best chunks as passages, and the
+        IDF weights of its words."""
+        text = " ".join(text.split())
+        if not text:
+            raise InvalidInput({field_name: [f"{field_name} is empty"]})
+        query = self.embedder.embed([text])[0]
         # One snapshot for chunks, texts and sentences: an update committed half-way through must not
         # pair the old text with the new sentence offsets (quotes would stop matching the memo).
         with self.store.snapshot():
-            for hit in search_chunks(self.index, self.store, query, k, where or MemoFilter()):
-                if hit.memo_id not in texts:
-                    texts[hit.memo_id] = self.store.memo_text(hit.memo_id)
-                text = texts[hit.memo_id]
-                if text is None:
-                    continue
-                rows, vectors = self.store.sentences(hit.memo_id, hit.first, hit.last)
-                for (idx, start, end), vector in zip(rows, vectors):
-                    key = (hit.memo_id, idx)
-                    if key not in passages or passages[key].context < hit.score:
-                        passages[key] = answering.Passage(hit.memo_id, start, end, text[start:end], vector, hit.score)
-            result = answering.answer_question(question, query, list(passages.values()), self.settings.answer)
-            memos = self.store.get_memos([c.memo_id for c in result.citations])
-        return result, memos
+            hits = self.search(text, k, where, query=query)
+            passages = collect_passages(self.store, hits)
+        return text, query, passages, self.store.term_weights(terms(text))
+
+    def ask(self, question: str, k: int = 5, where: MemoFilter | None = None) -> tuple[answering.Answer, dict[str, MemoInfo]]:
+        """An extractive, cited answer from the ``k`` best chunks (or an abstention), and the cited memos."""
+        question, query, passages, weights = self._retrieve(question, "question", k, where)
+        result = answering.answer_question(question, query, passages, self.settings.answer, weights,
+                                           self.phrases.phrases)
+        return result, self.store.get_memos([c.memo_id for c in result.citations])
+
+    def topic(self, query: str, k: int = 10, where: MemoFilter | None = None) -> topics.TopicBrief:
+        """A dated timeline of the (at most ``k``) memos that support ``query``, one cited point each."""
+        query, vector, passages, weights = self._retrieve(query, "query", topics.search_depth(k), where)
+        memos = self.store.get_memos(list({p.memo_id for p in passages}))
+        return topics.brief_topic(query, vector, passages, memos, k, self.settings.answer, weights)
 
     def brief(self, memo_id: str, max_sentences: int = 3) -> briefing.Brief:
         """The key sentences of a stored memo, cached by content hash."""
@@ -342,7 +381,7 @@ def _brief_from_dict(body: dict) -> briefing.Brief:
 
 def build_engine(config: Mapping[str, Any]) -> Engine:
     """An engine from app config (the keys of ``service.config.DEFAULTS``)."""
-    from models import get_embedder
+    from models import get_embedder, get_entity_extractor, get_phrase_finder
 
     if str(config.get("LLM", "none")).lower() != "none":
         raise ValueError("MEMO_LLM: only 'none' (the extractive tier) is available in this version")
@@ -353,4 +392,6 @@ def build_engine(config: Mapping[str, Any]) -> Engine:
         max_memo_chars=int(config["MAX_MEMO_CHARS"]),
         answer=answering.AnswerSettings(abstain_below=float(config["ABSTAIN_BELOW"])),
     )
-    return Engine(settings, get_embedder(str(config["EMBEDDER"])))
+    return Engine(settings, get_embedder(str(config["EMBEDDER"])),
+                  entity_extractor=get_entity_extractor(str(config["ENTITIES"])),
+                  phrases=get_phrase_finder(str(config["PHRASES"])))

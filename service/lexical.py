@@ -1,8 +1,13 @@
-"""Words for lexical matching: lower-cased, stop words dropped, Snowball-stemmed."""
+"""Words for lexical matching: lower-cased, accents folded, stop words dropped, Porter-stemmed.
+
+Porter (not Snowball) so that stems match the terms of the SQLite FTS5 ``porter`` index, whose document
+frequencies weight the words.
+"""
 from __future__ import annotations
 
 import re
 import threading
+import unicodedata
 from functools import lru_cache
 
 _TOKEN = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*", re.UNICODE)
@@ -27,12 +32,15 @@ def _stemmer():
     if stemmer is None:
         import Stemmer
 
-        stemmer = _local.stemmer = Stemmer.Stemmer("english")
+        stemmer = _local.stemmer = Stemmer.Stemmer("porter")
     return stemmer
 
 
 @lru_cache(maxsize=65536)
 def _stem(word: str) -> str:
+    if not word.isascii():
+        # as FTS5's remove_diacritics: "gdańsk" is indexed as "gdansk"
+        word = "".join(ch for ch in unicodedata.normalize("NFKD", word) if not unicodedata.combining(ch))
     return _stemmer().stemWord(word)
 
 
@@ -44,3 +52,10 @@ def words(text: str) -> list[str]:
 def terms(text: str) -> list[str]:
     """Stemmed content words (stop words removed), in order, repeats kept."""
     return [_stem(w) for w in words(text) if w not in STOP_WORDS]
+
+
+def phrase_key(text: str) -> str:
+    """Case-folded words joined and wrapped by single spaces (``"Bashar Al-Assad"`` -> ``" bashar al assad "``),
+    so that ``phrase_key(a) in phrase_key(b)`` means the words of ``a`` occur, in order, as whole words of ``b``."""
+    found = words(text.casefold())
+    return f" {' '.join(found)} " if found else ""

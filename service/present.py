@@ -1,11 +1,14 @@
-"""Answers, briefs and memos as JSON-ready dicts (shared by the API and the CLI)."""
+"""Answers, briefs, memos, facets and timelines as JSON-ready dicts (shared by the API and the CLI)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
-from service.answer import Answer
+from models.nlp import Entity
+from service.answer import Answer, Citation
 from service.brief import Brief
-from service.store import MemoInfo
+from service.facets import Facets
+from service.store import Memo, MemoInfo
+from service.topics import TopicBrief
 
 
 def memo_summary(memo: MemoInfo) -> dict[str, Any]:
@@ -16,11 +19,23 @@ def memo_summary(memo: MemoInfo) -> dict[str, Any]:
     }
 
 
+def memo_body(memo: Memo, entities: Sequence[Entity]) -> dict[str, Any]:
+    """A memo with its text and its entity mentions."""
+    return {
+        **memo_summary(memo), "text": memo.text,
+        "entities": [{"text": e.text, "label": e.label, "start": e.start, "end": e.end} for e in entities],
+    }
+
+
+def citation_body(c: Citation, title: str | None, date: str | None) -> dict[str, Any]:
+    return {"memo_id": c.memo_id, "title": title, "date": date, "start": c.start, "end": c.end, "quote": c.quote,
+            "score": c.score}
+
+
 def answer_body(result: Answer, memos: dict[str, MemoInfo]) -> dict[str, Any]:
-    def cite(c):
+    def cite(c: Citation) -> dict[str, Any]:
         info = memos.get(c.memo_id)
-        return {"memo_id": c.memo_id, "title": info.title if info else None, "date": info.date if info else None,
-                "start": c.start, "end": c.end, "quote": c.quote, "score": c.score}
+        return citation_body(c, info.title if info else None, info.date if info else None)
 
     span = result.span
     return {
@@ -39,4 +54,29 @@ def brief_body(brief: Brief, memo_id: str | None) -> dict[str, Any]:
         "brief": brief.brief,
         "sentences": [{"text": s.text, "start": s.start, "end": s.end} for s in brief.sentences],
         "method": brief.method,
+    }
+
+
+def topic_body(topic: TopicBrief) -> dict[str, Any]:
+    return {
+        "query": topic.query,
+        "brief": topic.brief,
+        "abstained": topic.abstained,
+        "method": topic.method,
+        "timeline": [
+            {"memo_id": t.memo_id, "date": t.date, "title": t.title, "point": t.point, "score": t.score,
+             "citations": [citation_body(c, t.title, t.date) for c in t.citations]}
+            for t in topic.timeline
+        ],
+    }
+
+
+def facets_body(facets: Facets) -> dict[str, Any]:
+    def counts(items) -> list[dict[str, Any]]:
+        return [{"value": c.value, "memos": c.memos} for c in items]
+
+    return {
+        "total": facets.total, "types": counts(facets.types), "years": counts(facets.years),
+        "tags": counts(facets.tags),
+        "entities": [{"text": e.text, "label": e.label, "memos": e.memos} for e in facets.entities],
     }

@@ -1,17 +1,22 @@
-"""Dense retrieval of chunks, with the memo filters applied inside the FAISS search."""
+"""Hybrid retrieval of chunks (dense FAISS and BM25 FTS5 lists fused by reciprocal rank), and of their sentences."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
+from service.answer import Passage
 from service.index import VectorIndex
+from service.lexical import STOP_WORDS, words
 from service.store import MemoFilter, Store
+
+MODES = ("hybrid", "dense", "bm25")
 
 
 @dataclass(frozen=True)
 class Hit:
-    """A retrieved chunk: ``memo.text[start:end]`` spans sentences ``first..last``."""
+    """A retrieved chunk: ``memo.text[start:end]`` spans sentences ``first..last``. ``score`` is the fused
+    rank score; ``dense`` the chunk's cosine similarity to the question."""
 
     chunk_id: int
     memo_id: str
@@ -20,16 +25,89 @@ class Hit:
     first: int
     last: int
     score: float
+    dense: float
 
 
-def search_chunks(index: VectorIndex, store: Store, query: np.ndarray, k: int, where: MemoFilter) -> list[Hit]:
-    """The ``k`` chunks closest to ``query`` among the memos that pass ``where``, best first."""
+@dataclass(frozen=True)
+class RetrievalSettings:
+    mode: str = "hybrid"
+    depth: int = 50  # candidates taken from each list before fusion
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+
+
+def query_words(question: str) -> list[str]:
+    """The question's content words for BM25 (FTS5 applies its own Porter stemming)."""
+    return [w for w in words(question) if w not in STOP_WORDS]
+
+
+def fuse(lists: list[list[tuple[int, float]]], weights: list[float], rrf_k: int) -> list[tuple[int, float]]:
+    """Weighted reciprocal rank fusion: sum of ``weight / (rrf_k + rank)`` over the lists, best first."""
+    scores: dict[int, float] = {}
+    for ranked, weight in zip(lists, weights):
+        for rank, (item, _) in enumerate(ranked):
+            scores[item] = scores.get(item, 0.0) + weight / (rrf_k + rank + 1)
+    return sorted(scores.items(), key=lambda kv: -kv[1])
+
+
+def search_chunks(
+    index: VectorIndex,
+    store: Store,
+    query: np.ndarray,
+    question: str,
+    k: int,
+    where: MemoFilter,
+    settings: RetrievalSettings,
+) -> list[Hit]:
+    """The ``k`` best chunks among the memos that pass ``where``, best first."""
+    if settings.mode not in MODES:
+        raise ValueError(f"retrieval mode {settings.mode!r}; expected one of {MODES}")
+    depth = max(k, settings.depth)
     allowed = None if where.is_empty() else store.chunk_ids(where)
-    pairs = index.search(query, k, allowed)
-    chunks = store.get_chunks([i for i, _ in pairs])
+    dense = index.search(query, depth, allowed) if settings.mode != "bm25" else []
+    lexical = store.lexical_search(query_words(question), depth, where) if settings.mode != "dense" else []
+    if settings.mode == "dense":
+        ranked = dense[:k]
+    elif settings.mode == "bm25":
+        ranked = lexical[:k]
+    else:
+        ranked = fuse([dense, lexical], [settings.dense_weight, settings.lexical_weight], settings.rrf_k)[:k]
+    cosines = dict(dense)
+    missing = [i for i, _ in ranked if i not in cosines]
+    for i, vector in store.chunk_vectors(missing).items():
+        cosines[i] = float(vector @ query)
+    chunks = store.get_chunks([i for i, _ in ranked])
     # A chunk deleted between the search and the lookup is simply skipped.
     return [
-        Hit(c.id, c.memo_id, c.start, c.end, c.first, c.last, score)
-        for i, score in pairs
+        Hit(c.id, c.memo_id, c.start, c.end, c.first, c.last, score, cosines.get(i, 0.0))
+        for i, score in ranked
         if (c := chunks.get(i)) is not None
     ]
+
+
+def rank_memos(hits: list[Hit]) -> list[tuple[str, float]]:
+    """Memos in the order of their best chunk."""
+    seen: dict[str, float] = {}
+    for hit in hits:
+        seen.setdefault(hit.memo_id, hit.score)
+    return list(seen.items())
+
+
+def collect_passages(store: Store, hits: list[Hit]) -> list[Passage]:
+    """The sentences of the hit chunks with their stored embeddings; a sentence in several hit chunks
+    keeps the closest chunk's cosine as its context."""
+    passages: dict[tuple[str, int], Passage] = {}
+    texts: dict[str, str | None] = {}
+    for hit in hits:
+        if hit.memo_id not in texts:
+            texts[hit.memo_id] = store.memo_text(hit.memo_id)
+        text = texts[hit.memo_id]
+        if text is None:
+            continue
+        rows, vectors = store.sentences(hit.memo_id, hit.first, hit.last)
+        for (idx, start, end), vector in zip(rows, vectors):
+            key = (hit.memo_id, idx)
+            if key not in passages or passages[key].context < hit.dense:
+                passages[key] = Passage(hit.memo_id, start, end, text[start:end], vector, hit.dense)
+    return list(passages.values())

@@ -11,8 +11,12 @@ from flask import current_app
 from marshmallow import RAISE, ValidationError, validates_schema
 from marshmallow.validate import Validator
 
+from service.lexical import phrase_key
+
 MAX_TAGS = 32
 MAX_BRIEF_SENTENCES = 10
+MAX_TOPIC_MEMOS = 50
+MAX_ENTITY_FILTERS = 10
 
 
 class Strict(Schema):
@@ -69,6 +73,19 @@ def _check_range(data: dict) -> None:
         raise ValidationError("date_from is after date_to", "date_from")
 
 
+def _has_words(value: str) -> None:
+    if not phrase_key(value):
+        raise ValidationError("an entity name needs a letter or digit")
+
+
+def _entity_list(description: str) -> List:
+    return List(String(validate=[Length(1, 100), _has_words]), load_default=None,
+                validate=Length(max=MAX_ENTITY_FILTERS), metadata={"description": description})
+
+
+ENTITY_MATCH = "Case-insensitive whole words: 'putin' matches 'Vladimir Putin'."
+
+
 class MemoIn(Strict):
     text = String(required=True, validate=SettingLength(1, "MAX_MEMO_CHARS"),
                   metadata={"description": "The memo text (UTF-8); at most MEMO_MAX_MEMO_CHARS characters."})
@@ -91,22 +108,57 @@ class MemoSummaryOut(Schema):
     updated_at = String()
 
 
+class EntityOut(Schema):
+    text = String(metadata={"description": "Always equal to memo.text[start:end]."})
+    label = String(metadata={"description": "PERSON, ORG, or a place: GPE, LOC, FAC."})
+    start = Integer()
+    end = Integer()
+
+
 class MemoOut(MemoSummaryOut):
     text = String()
+    entities = List(Nested(EntityOut), metadata={"description": "People, places and organisations, in text order."})
     created = Boolean(metadata={"description": "False when the same text was already stored."})
 
 
-class MemoQuery(Strict):
-    limit = Integer(load_default=20, validate=SettingRange(1, "MAX_PAGE"))
-    offset = Integer(load_default=0, validate=Range(0, 1 << 62))
+class MemoFilterQuery(Strict):
     date_from = Date(load_default=None)
     date_to = Date(load_default=None)
     tag = List(String(validate=Length(1, 64)), load_default=None, metadata={"description": "Repeatable; any of."})
     type = String(load_default=None, validate=Length(1, 64))
+    entity = _entity_list(f"Repeatable; the memo mentions all of them. {ENTITY_MATCH}")
 
     @validates_schema
     def date_range(self, data: dict, **_: object) -> None:
         _check_range(data)
+
+
+class MemoQuery(MemoFilterQuery):
+    limit = Integer(load_default=20, validate=SettingRange(1, "MAX_PAGE"))
+    offset = Integer(load_default=0, validate=Range(0, 1 << 62))
+
+
+class FacetQuery(MemoFilterQuery):
+    entity_limit = Integer(load_default=30, validate=Range(1, 200), metadata={"description": "Entities to list."})
+
+
+class CountOut(Schema):
+    value = String(allow_none=True)
+    memos = Integer()
+
+
+class EntityFacetOut(Schema):
+    text = String(metadata={"description": "The most frequent spelling; use it as an entity filter."})
+    label = String()
+    memos = Integer()
+
+
+class FacetsOut(Schema):
+    total = Integer(metadata={"description": "Memos that pass the filters."})
+    types = List(Nested(CountOut))
+    years = List(Nested(CountOut), metadata={"description": "Newest first; value null counts undated memos."})
+    tags = List(Nested(CountOut))
+    entities = List(Nested(EntityFacetOut), metadata={"description": "Mentioned by the most memos first."})
 
 
 class MemoPage(Schema):
@@ -128,6 +180,7 @@ class AskIn(Strict):
     date_from = Date(load_default=None)
     date_to = Date(load_default=None)
     tags = List(String(validate=Length(1, 64)), load_default=None, validate=Length(max=MAX_TAGS))
+    entities = _entity_list(f"Only memos that mention all of these. {ENTITY_MATCH}")
     mode = String(load_default="extractive", validate=OneOf(["extractive"]))
 
     @validates_schema
@@ -165,16 +218,41 @@ class BriefQuery(Strict):
     max_sentences = Integer(load_default=3, validate=Range(1, MAX_BRIEF_SENTENCES))
 
 
+_TOPIC_FIELDS = ("date_from", "date_to", "k", "tags", "entities")
+
+
 class SummariseIn(Strict):
+    """One of: ``memo_id`` (a stored memo's brief), ``text`` (any text's brief), ``query`` (a topic brief
+    across memos, with the filters and ``k`` that only it takes)."""
+
     memo_id = String(validate=Length(1, 64), load_default=None)
     text = String(validate=SettingLength(1, "MAX_MEMO_CHARS"), load_default=None)
-    max_sentences = Integer(load_default=3, validate=Range(1, MAX_BRIEF_SENTENCES))
+    query = String(validate=SettingLength(1, "MAX_QUESTION_CHARS"), load_default=None,
+                   metadata={"description": "A topic: returns a dated timeline of the memos about it."})
+    max_sentences = Integer(load_default=None, validate=Range(1, MAX_BRIEF_SENTENCES),
+                            metadata={"description": "memo_id/text only; default 3."})
+    k = Integer(load_default=None, validate=Range(1, MAX_TOPIC_MEMOS),
+                metadata={"description": "query only: at most this many memos on the timeline; default 10."})
+    date_from = Date(load_default=None, metadata={"description": "query only."})
+    date_to = Date(load_default=None, metadata={"description": "query only."})
+    tags = List(String(validate=Length(1, 64)), load_default=None, validate=Length(max=MAX_TAGS),
+                metadata={"description": "query only: memos with any of these tags."})
+    entities = _entity_list(f"query only: memos that mention all of these. {ENTITY_MATCH}")
     mode = String(load_default="extractive", validate=OneOf(["extractive"]))
 
     @validates_schema
     def one_source(self, data: dict, **_: object) -> None:
-        if (data.get("memo_id") is None) == (data.get("text") is None):
-            raise ValidationError("give exactly one of memo_id and text", "_schema")
+        given = [name for name in ("memo_id", "text", "query") if data.get(name) is not None]
+        if len(given) != 1:
+            raise ValidationError("give exactly one of memo_id, text and query", "_schema")
+        if given[0] == "query":
+            if data.get("max_sentences") is not None:
+                raise ValidationError("max_sentences applies to memo_id or text, not query", "max_sentences")
+            _check_range(data)
+        else:
+            for name in _TOPIC_FIELDS:
+                if data.get(name) is not None:
+                    raise ValidationError(f"{name} applies to query only", name)
 
 
 class BriefSentenceOut(Schema):
@@ -190,13 +268,31 @@ class BriefOut(Schema):
     method = String()
 
 
+class TimelinePointOut(Schema):
+    memo_id = String()
+    date = String(allow_none=True)
+    title = String()
+    point = String(metadata={"description": "The memo's sentence that best supports the query."})
+    score = Float()
+    citations = List(Nested(CitationOut), metadata={"description": "Where the point sits in its memo."})
+
+
+class TopicOut(Schema):
+    query = String()
+    brief = String(allow_none=True, metadata={"description": "A paragraph of the timeline's best points, each "
+                                                            "after its date; null when no memo supports it."})
+    abstained = Boolean(metadata={"description": "True when no memo supports the query (timeline empty)."})
+    method = String()
+    timeline = List(Nested(TimelinePointOut), metadata={"description": "By memo date; undated memos last."})
+
+
 class HealthOut(Schema):
     status = String()
     memos = Integer()
     chunks = Integer()
     sentences = Integer()
     vectors = Integer()
-    models = Nested(Schema.from_dict({"embedder": String(), "llm": String()})())
+    models = Nested(Schema.from_dict({"embedder": String(), "entities": String(), "llm": String()})())
 
 
 # Every error body, for APIFlask's generated error responses (plain OpenAPI, as APIFlask expects).

@@ -5,6 +5,7 @@ SQLite is the source of truth; the FAISS index is rebuilt from the embeddings he
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -15,7 +16,10 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from models.nlp import Entity
 from service.chunking import Chunk, Span
+from service.entities import SCHEMA as ENTITY_SCHEMA
+from service.entities import entity_clauses, write_entities
 from service.ingest import MemoDraft
 
 SCHEMA_VERSION = 1
@@ -60,6 +64,9 @@ CREATE TABLE IF NOT EXISTS chunks (
     embedding BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_memo ON chunks(memo_id);
+-- BM25 over chunk text (rowid = chunk id), written in the same transactions as the chunks.
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(body, tokenize='porter unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, 'row');
 CREATE TABLE IF NOT EXISTS briefs (
     content_hash TEXT NOT NULL,
     method TEXT NOT NULL,
@@ -113,6 +120,8 @@ class PreparedMemo:
     sentence_vectors: np.ndarray
     chunks: list[Chunk]
     chunk_vectors: np.ndarray
+    entities: tuple[Entity, ...] = ()
+    entity_extractor: str | None = None  # None: entities not extracted yet (the start-up backfill will)
 
 
 @dataclass(frozen=True)
@@ -124,9 +133,10 @@ class MemoFilter:
     date_to: str | None = None
     tags: tuple[str, ...] = field(default_factory=tuple)
     type: str | None = None
+    entities: tuple[str, ...] = field(default_factory=tuple)  # all of them, case-insensitive whole words
 
     def is_empty(self) -> bool:
-        return self.memo_ids is None and not (self.date_from or self.date_to or self.tags or self.type)
+        return self.memo_ids is None and not (self.date_from or self.date_to or self.tags or self.type or self.entities)
 
     def where(self) -> tuple[str, list[object]]:
         """SQL condition on table alias ``m`` and its parameters."""
@@ -148,6 +158,9 @@ class MemoFilter:
             marks = ",".join("?" * len(self.tags))
             clauses.append(f"EXISTS (SELECT 1 FROM memo_tags t WHERE t.memo_id = m.id AND t.tag IN ({marks}))")
             params.extend(t.lower() for t in self.tags)
+        entity_sql, entity_params = entity_clauses(self.entities)
+        clauses.extend(entity_sql)
+        params.extend(entity_params)
         return (" AND ".join(clauses) or "1"), params
 
 
@@ -178,12 +191,24 @@ class Store:
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         conn = self._conn()
-        conn.executescript(_SCHEMA)
+        conn.executescript(_SCHEMA + ENTITY_SCHEMA)
         version = self.get_meta("schema_version")
         if version is None:
             self.set_meta("schema_version", str(SCHEMA_VERSION))
         elif int(version) != SCHEMA_VERSION:
             raise RuntimeError(f"{self.path}: schema version {version}, this service reads {SCHEMA_VERSION}")
+        if self.get_meta("fts") != "1":
+            self._fill_fts()
+
+    def _fill_fts(self) -> None:
+        """Index the text of every chunk for BM25 (stores written before the lexical index existed)."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM chunks_fts")
+            conn.execute(
+                "INSERT INTO chunks_fts(rowid, body) SELECT c.id, substr(m.text, c.start + 1, c.end - c.start) "
+                "FROM chunks c JOIN memos m ON m.id = c.memo_id"
+            )
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('fts', '1')")
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -215,6 +240,14 @@ class Store:
             yield
         finally:
             conn.execute("COMMIT")
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection, for modules that keep their own tables here (reads)."""
+        return self._conn()
+
+    def transaction(self) -> "_Transaction":
+        """``with store.transaction() as conn:`` one write transaction; callers serialise writes."""
+        return self._write()
 
     def close(self) -> None:
         with self._connections_lock:
@@ -262,6 +295,12 @@ class Store:
                 (memo_id, chunk.start, chunk.end, chunk.first, chunk.last, _blob(vector)),
             )
             ids.append(int(cur.lastrowid))
+        conn.executemany(
+            "INSERT INTO chunks_fts(rowid, body) VALUES (?, ?)",
+            [(i, memo.draft.text[c.start : c.end]) for i, c in zip(ids, memo.chunks)],
+        )
+        if memo.entity_extractor is not None:
+            write_entities(conn, memo_id, memo.entities, memo.entity_extractor, memo.draft.content_hash)
         self._bump(conn)
         return ids
 
@@ -292,7 +331,8 @@ class Store:
             )
             if cur.rowcount == 0:
                 return None
-            for table in ("chunks", "sentences", "memo_tags"):
+            conn.execute("DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE memo_id = ?)", (memo_id,))
+            for table in ("chunks", "sentences", "memo_tags", "entities", "entity_runs"):
                 conn.execute(f"DELETE FROM {table} WHERE memo_id = ?", (memo_id,))
             new = self._insert_parts(conn, memo_id, memo)
         return old, new
@@ -302,6 +342,7 @@ class Store:
         with self._write() as conn:
             ids = [r[0] for r in conn.execute("SELECT id FROM chunks WHERE memo_id = ?", (memo_id,))]
             conn.execute("DELETE FROM briefs WHERE content_hash IN (SELECT content_hash FROM memos WHERE id = ?)", (memo_id,))
+            conn.execute("DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE memo_id = ?)", (memo_id,))
             cur = conn.execute("DELETE FROM memos WHERE id = ?", (memo_id,))
             if cur.rowcount == 0:
                 return None
@@ -372,6 +413,44 @@ class Store:
             f"SELECT c.id FROM chunks c JOIN memos m ON m.id = c.memo_id WHERE {clause}", params
         ).fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def lexical_search(self, words: Sequence[str], k: int, where: MemoFilter) -> list[tuple[int, float]]:
+        """Top ``k`` (chunk id, BM25 score) for any of ``words`` (FTS5 stems them), best first."""
+        words = list(dict.fromkeys(w for w in words if w))
+        if not words:
+            return []
+        match = " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
+        sql = "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?"
+        params: list[object] = [match]
+        if not where.is_empty():
+            clause, extra = where.where()
+            sql += f" AND rowid IN (SELECT c.id FROM chunks c JOIN memos m ON m.id = c.memo_id WHERE {clause})"
+            params.extend(extra)
+        rows = self._conn().execute(sql + " ORDER BY bm25(chunks_fts) LIMIT ?", [*params, k]).fetchall()
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def term_weights(self, stems: Sequence[str]) -> dict[str, float]:
+        """BM25-style inverse document frequency over chunks of each (Porter-stemmed) term; a term no chunk
+        contains gets the highest weight."""
+        stems = list(dict.fromkeys(stems))
+        conn = self._conn()
+        total = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+        found: dict[str, int] = {}
+        if stems:
+            rows = conn.execute(
+                f"SELECT term, doc FROM chunks_vocab WHERE term IN ({','.join('?' * len(stems))})", stems
+            ).fetchall()
+            found = {term: doc for term, doc in rows}
+        return {t: math.log((total - found.get(t, 0) + 0.5) / (found.get(t, 0) + 0.5) + 1.0) for t in stems}
+
+    def chunk_vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """Stored embeddings of some chunks."""
+        if not ids:
+            return {}
+        rows = self._conn().execute(
+            f"SELECT id, embedding FROM chunks WHERE id IN ({','.join('?' * len(ids))})", [int(i) for i in ids]
+        ).fetchall()
+        return {r[0]: np.frombuffer(r[1], dtype=np.float32) for r in rows}
 
     def get_chunks(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
         if not ids:

@@ -1,12 +1,36 @@
-"""Pages that are not the JSON API: the offline assets of the ``/docs`` page."""
+"""Pages that are not the JSON API: the analyst's page at ``/`` and the offline assets of ``/docs``."""
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
 
-from flask import Blueprint, abort, send_from_directory
+from flask import Blueprint, Response, abort, send_from_directory
 
-bp = Blueprint("web", __name__)
+PAGE_DIR = Path(__file__).resolve().parent / "page"
+
+# The page loads only its own files and talks only to this service; inline script is refused, so memo
+# text that slipped into markup could still not run.
+PAGE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+bp = Blueprint("web", __name__, static_folder=str(PAGE_DIR), static_url_path="/page")
+
+
+@bp.after_request
+def protect(response: Response) -> Response:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
+
+
+@bp.get("/")
+def page():
+    """The analyst's page: add memos, filter by facets, briefs, questions and topic timelines."""
+    response = send_from_directory(PAGE_DIR, "index.html")
+    response.headers["Content-Security-Policy"] = PAGE_POLICY
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 def _swagger_dist() -> Path | None:

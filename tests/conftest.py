@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from models import register_embedder
+from models import register_embedder, register_entity_extractor, register_phrase_finder
 from service import create_app
-from tests.fakes import HashEmbedder, OtherHashEmbedder
+from tests.fakes import HashEmbedder, LexiconEntities, OtherHashEmbedder, OtherLexiconEntities, RegexPhrases
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -16,6 +16,9 @@ SEED_MEMO = sorted(SEEDS.glob("*.txt"))[0]
 
 register_embedder("fake", HashEmbedder)
 register_embedder("fake-2", OtherHashEmbedder)
+register_phrase_finder("fake", RegexPhrases)
+register_entity_extractor("fake", LexiconEntities)
+register_entity_extractor("fake-2", OtherLexiconEntities)
 
 
 @functools.lru_cache(maxsize=1)
@@ -25,13 +28,31 @@ def _shared_minilm():
     return load_minilm()
 
 
-# The real model, loaded once per test session and shared by every test that asks for it.
+@functools.lru_cache(maxsize=1)
+def _shared_spacy():
+    from models.nlp import load_spacy_entities
+
+    return load_spacy_entities()
+
+
+@functools.lru_cache(maxsize=1)
+def _shared_phrases():
+    from models.phrases import SpacyPhraseFinder
+
+    return SpacyPhraseFinder()
+
+
+# The real models, loaded once per test session and shared by every test that asks for them.
 register_embedder("minilm-shared", _shared_minilm)
+register_entity_extractor("spacy-shared", _shared_spacy)
+register_phrase_finder("spacy-shared", _shared_phrases)
 
 
 @pytest.fixture
 def config(tmp_path):
-    return {"DATA_DIR": str(tmp_path / "data"), "SEEDS_DIR": None, "EMBEDDER": "fake", "TESTING": True}
+    # ABSTAIN_BELOW: the hash embedder's cosines run lower than MiniLM's, so its threshold is lower too.
+    return {"DATA_DIR": str(tmp_path / "data"), "SEEDS_DIR": None, "EMBEDDER": "fake", "ENTITIES": "fake",
+            "PHRASES": "fake", "ABSTAIN_BELOW": 0.3, "TESTING": True}
 
 
 @pytest.fixture
@@ -68,8 +89,9 @@ def engine(app):
 
 @pytest.fixture
 def real_app(tmp_path):
-    """The app on the real embedder with the seed memo ingested."""
-    app = create_app({"DATA_DIR": str(tmp_path / "data"), "SEEDS_DIR": str(SEEDS), "EMBEDDER": "minilm-shared"})
+    """The app on the real models with the seed memo ingested."""
+    app = create_app({"DATA_DIR": str(tmp_path / "data"), "SEEDS_DIR": str(SEEDS), "EMBEDDER": "minilm-shared",
+                      "ENTITIES": "spacy-shared", "PHRASES": "spacy-shared"})
     yield app
     app.extensions["memo"].close()
 

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Sequence
 
 import numpy as np
 
+from models.nlp import Entity
+from models.phrases import Phrase
 from service.lexical import terms
 
 
@@ -36,3 +39,45 @@ class OtherHashEmbedder(HashEmbedder):
     """The same fake under another name, to test what happens when the configured model changes."""
 
     name = "fake-hash-2"
+
+
+class RegexPhrases:
+    """Years and day-month-year dates as DATE, other numbers as CARDINAL, runs of capitalised words as
+    PERSON: enough structure to exercise short answers without a parser."""
+
+    name = "fake-regex"
+    _DATE = re.compile(r"\b\d{1,2} (?:January|February|March|April|May|June|July|August|September|October|"
+                       r"November|December) \d{4}\b|\b(?:1[5-9]|20)\d\d\b")
+    _NUMBER = re.compile(r"\b\d[\d,]*\b")
+    _NAME = re.compile(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)*\b")
+
+    def phrases(self, sentence: str) -> list[Phrase]:
+        found = [Phrase(m.start(), m.end(), "DATE") for m in self._DATE.finditer(sentence)]
+        taken = {(p.start, p.end) for p in found}
+        found += [Phrase(m.start(), m.end(), "CARDINAL") for m in self._NUMBER.finditer(sentence)
+                  if not any(s <= m.start() < e for s, e in taken)]
+        found += [Phrase(m.start(), m.end(), "PERSON") for m in self._NAME.finditer(sentence) if m.start() > 0]
+        return found
+class LexiconEntities:
+    """Finds the names of a fixed lexicon (whole words, case-sensitive), like a tiny deterministic NER.
+    Also emits a label the service must drop (NORP), to test the filtering of labels."""
+
+    name = "fake-lexicon"
+    LEXICON = {
+        "Vladimir Putin": "PERSON", "Putin": "PERSON", "Bashar Al-Assad": "PERSON", "Assad": "PERSON",
+        "Tartus": "GPE", "Syria": "GPE", "Moscow": "GPE", "Mediterranean": "LOC", "the Kremlin": "ORG",
+        "Kremlin": "ORG", "the central bank": "ORG", "ministry": "ORG", "Russian": "NORP",
+    }
+
+    def __init__(self) -> None:
+        names = sorted(self.LEXICON, key=len, reverse=True)  # longest first: "Vladimir Putin" before "Putin"
+        self._pattern = re.compile(r"\b(?:" + "|".join(re.escape(n) for n in names) + r")\b")
+
+    def entities(self, text: str) -> list[Entity]:
+        return [Entity(m.group(0), self.LEXICON[m.group(0)], m.start(), m.end()) for m in self._pattern.finditer(text)]
+
+
+class OtherLexiconEntities(LexiconEntities):
+    """The same fake under another name: stored entities must be extracted again when the model changes."""
+
+    name = "fake-lexicon-2"

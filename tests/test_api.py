@@ -193,7 +193,7 @@ def test_health(client):
     client.post("/memos", json={"text": MEMO_A})
     body = client.get("/health").get_json()
     assert body["status"] == "ok" and body["memos"] == 1 and body["chunks"] == body["vectors"] >= 1
-    assert body["models"] == {"embedder": "fake-hash", "llm": "none"}
+    assert body["models"] == {"embedder": "fake-hash", "entities": "fake-lexicon", "llm": "none"}
 
 
 def test_openapi_and_offline_docs(client):

@@ -36,3 +36,17 @@ def test_make_brief_quotes_the_text():
     assert len(brief.sentences) == 2
     assert all(text[s.start : s.end] == s.text for s in brief.sentences)
     assert brief.brief == " ".join(s.text for s in brief.sentences)
+
+
+def test_news_datelines_are_trimmed_from_brief_sentences():
+    from service.brief import trim_dateline
+
+    for raw, kept in [
+        ("(CNN) Donald Sterling's remarks cost him an NBA team.", "Donald Sterling's remarks cost him an NBA team."),
+        ("Rome (CNN) Italy is coping with a rising wave of migrants.", "Italy is coping with a rising wave of migrants."),
+        ("LONDON (Reuters) - Shares fell sharply on Monday in London.", "Shares fell sharply on Monday in London."),
+        ("The council met (CNN) reporters on Monday to talk.", "The council met (CNN) reporters on Monday to talk."),
+        ("(CNN) Short.", "(CNN) Short."),
+    ]:
+        start, end = trim_dateline(raw, 0, len(raw))
+        assert raw[start:end] == kept

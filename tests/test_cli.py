@@ -16,6 +16,7 @@ from tests.test_engine import MEMO_A, MEMO_B
 def runner(tmp_path, monkeypatch):
     monkeypatch.setenv("MEMO_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("MEMO_EMBEDDER", "fake")
+    monkeypatch.setenv("MEMO_ENTITIES", "fake")
     return CliRunner()
 
 
@@ -52,6 +53,22 @@ def test_ask_prints_not_in_the_memos(runner, tmp_path):
     runner.invoke(main, ["ingest", str(tmp_path / "a.txt")])
     r = runner.invoke(main, ["ask", "boiling point of mercury"])
     assert r.exit_code == 0 and r.output.startswith("Not in the memos.")
+
+
+def test_topic_and_entity_filter(runner, tmp_path):
+    (tmp_path / "a.txt").write_text(MEMO_A)
+    (tmp_path / "b.txt").write_text("2 Feb 2023; NOTE: Putin visited the naval harbour of Tartus. Ships were inspected.")
+    assert runner.invoke(main, ["ingest", str(tmp_path)]).exit_code == 0
+    listed = json.loads(runner.invoke(main, ["list", "--entity", "putin", "--json"]).output)
+    assert [m["source"] for m in listed["items"]] == ["b.txt"]
+    r = runner.invoke(main, ["topic", "harbour of Tartus"])
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    dated = [line for line in lines if line[:4] in ("2023", "2024") and line[10:12] == "  "]
+    assert [line[:10] for line in dated] == ["2023-02-02", "2024-01-12"]
+    body = json.loads(runner.invoke(main, ["topic", "--json", "--entity", "putin", "harbour of Tartus"]).output)
+    assert len(body["timeline"]) == 1 and body["timeline"][0]["date"] == "2023-02-02"
+    assert runner.invoke(main, ["topic", "boiling point of mercury"]).output.strip() == "Not in the memos."
 
 
 def test_help_is_fast_and_imports_nothing_heavy():

@@ -90,6 +90,47 @@ def test_seed_brief(client, seed):
     assert len(body["brief"]) < len(seed["text"]) / 2
 
 
+def test_seed_entities(client, seed):
+    """spaCy's small English model on the seed memo: the people, places and organisations it names."""
+    entities = seed["entities"]
+    names = {(e["text"], e["label"]) for e in entities}
+    assert {("Bashar Al-Assad", "PERSON"), ("Assad", "PERSON"), ("Vladimir Putin", "PERSON"), ("Putin", "PERSON")} <= names
+    assert {("Syria", "GPE"), ("Russia", "GPE"), ("Moscow", "GPE"), ("Kremlin", "ORG")} <= names
+    assert not {e["label"] for e in entities} - {"PERSON", "GPE", "LOC", "FAC", "ORG"}
+    for e in entities:
+        assert seed["text"][e["start"] : e["end"]] == e["text"]
+    found = client.get("/memos?entity=putin").get_json()
+    assert [m["id"] for m in found["items"]] == [seed["id"]]
+    assert client.get("/memos?entity=assad&entity=kremlin&date_from=2023-01-01").get_json()["total"] == 1
+    assert client.get("/memos?entity=putin&date_from=2024-01-01").get_json()["total"] == 0
+
+
+def test_long_texts_are_read_in_windows_with_the_same_offsets(seed_text):
+    """A memo longer than a spaCy window is cut at line breaks; the mentions keep their offsets."""
+    from models.nlp import load_spacy_entities
+    from service.entities import find_entities
+
+    extractor = load_spacy_entities()
+    whole = find_entities(extractor, seed_text)
+    extractor.window_chars = 600
+    windowed = find_entities(extractor, seed_text)
+    assert [(e.text, e.label) for e in windowed][:5] == [(e.text, e.label) for e in whole][:5]
+    for e in windowed:
+        assert seed_text[e.start : e.end] == e.text
+    assert {e.text for e in windowed} >= {"Putin", "Moscow", "Kremlin", "Syria"}
+
+
+def test_topic_timeline_on_real_text(client, seed):
+    body = client.post("/summarise", json={"query": "Russian military bases in Syria"}).get_json()
+    assert not body["abstained"] and body["timeline"][0]["memo_id"] == seed["id"]
+    assert {t["memo_id"] for t in body["timeline"]} == {seed["id"]}, "the distractors are not about it"
+    (cite,) = body["timeline"][0]["citations"]
+    assert seed["text"][cite["start"] : cite["end"]] == cite["quote"]
+    assert "military" in body["timeline"][0]["point"]
+    off_topic = client.post("/summarise", json={"query": "sourdough bread baking"}).get_json()
+    assert off_topic["abstained"] and off_topic["timeline"] == []
+
+
 def test_prompt_injection_memo_changes_no_answer_about_other_memos(client, seed):
     questions = ["Which Russian military sites in Syria are mentioned?",
                  "When did Russia intervene militarily in Syria?",

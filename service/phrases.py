@@ -1,0 +1,129 @@
+"""Short answers: the phrase inside the answering sentence that fits the question's type and sits where
+the question's words do (entities, numbers, noun phrases), or None to keep the whole sentence."""
+from __future__ import annotations
+
+import re
+
+from models.phrases import Phrase
+from service.lexical import STOP_WORDS, terms, words
+
+_WH_TYPES: list[tuple[re.Pattern[str], frozenset[str]]] = [
+    (re.compile(r"\bhow\s+many\b", re.I), frozenset({"CARDINAL", "QUANTITY", "NUM"})),
+    (re.compile(r"\bhow\s+much\b", re.I), frozenset({"MONEY", "QUANTITY", "PERCENT", "CARDINAL", "NUM"})),
+    (re.compile(r"\b(?:what|which)\s+(?:percentage|percent|proportion|share)\b", re.I), frozenset({"PERCENT", "NUM"})),
+    (re.compile(r"\bhow\s+(?:long|old)\b", re.I), frozenset({"DATE", "TIME", "QUANTITY", "CARDINAL", "NUM"})),
+    (re.compile(r"\bhow\s+(?:far|large|big|tall|high|wide|deep|heavy|fast)\b", re.I), frozenset({"QUANTITY", "CARDINAL", "NUM"})),
+    (re.compile(r"\b(?:when|(?:what|which|in\s+what)\s+(?:year|years|date|month|day|century|decade|era|period|time))\b", re.I),
+     frozenset({"DATE", "TIME"})),
+    (re.compile(r"\b(?:who|whom|whose)\b|\bwhat\s+(?:was|is|were|are)\s+(?:his|her|their|the)\s+(?:full\s+)?names?\b",
+                re.I), frozenset({"PERSON", "ORG", "NORP"})),
+    (re.compile(r"\bwhere\b", re.I), frozenset({"GPE", "LOC", "FAC", "ORG"})),
+    (re.compile(r"\b(?:what|which)\s+(?:\w+\s+)?(?:city|country|state|nation|place|town|region|continent|province|"
+                r"island|river|location|area)\b", re.I), frozenset({"GPE", "LOC", "FAC"})),
+    (re.compile(r"\b(?:what|which)\s+(?:\w+\s+)?(?:team|company|organi[sz]ation|university|college|school|"
+                r"band|party|group|agency|firm|club|newspaper|network|league|corporation)\b", re.I),
+     frozenset({"ORG"})),
+    (re.compile(r"\b(?:what|which)\s+(?:\w+\s+)?(?:person|player|president|king|queen|leader|author|scientist|"
+                r"coach|singer|artist|man|woman|emperor|minister|founder)\b", re.I), frozenset({"PERSON"})),
+    (re.compile(r"\b(?:what|which)\s+(?:number|amount)\b", re.I), frozenset({"CARDINAL", "QUANTITY", "MONEY", "NUM"})),
+]
+# "what type of surveys": the answer is what qualifies "surveys" in the sentence ("geophysical surveys").
+_KIND_OF = re.compile(r"\b(?:what|which)\s+(?:type|types|kind|kinds|sort|sorts|form|forms|class)\s+of\s+([^\W_]+)", re.I)
+_FUNCTION_WORDS = STOP_WORDS | {"whose", "which", "that", "this", "these", "those", "it", "they", "what", "who"}
+_NUM = re.compile(r"(?:[$\u00a3\u20ac]\s?)?\b\d[\d,]*(?:\.\d+)?(?:\s?(?:%|percent|per\s?cent|million|billion))?")
+
+
+def expected_types(question: str) -> frozenset[str] | None:
+    """Entity labels a question asks for (None: it asks for something else, e.g. a "what" question)."""
+    for pattern, labels in _WH_TYPES:
+        if pattern.search(question):
+            return labels
+    return None
+
+
+_WHEN = re.compile(r"\bwhen\b|\b(?:what|which|in\s+what)\s+(?:year|date|month|day|century|decade)\b", re.I)
+_POINT_IN_TIME = re.compile(
+    r"\b(?:1\d{3}|20\d{2})s?\b|\b\d{1,2}(?:st|nd|rd|th)\b|\b(?:January|February|March|April|May|June|July|August|"
+    r"September|October|November|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|Monday|Tuesday|"
+    r"Wednesday|Thursday|Friday|Saturday|Sunday|yesterday|today|tomorrow|century|spring|summer|autumn|fall|winter)\b",
+    re.I,
+)
+
+
+def _matches(stems: list[str], question_terms: set[str]) -> bool:
+    """A word of the sentence meets the question: same stem, or one stem prefixes the other (russia/russian)."""
+    return any(
+        s in question_terms or (len(s) >= 4 and any(q.startswith(s) or (len(q) >= 4 and s.startswith(q)) for q in question_terms))
+        for s in stems
+    )
+
+
+def number_phrases(sentence: str) -> list[Phrase]:
+    return [Phrase(m.start(), m.end(), "NUM") for m in _NUM.finditer(sentence)]
+
+
+def qualifier(question: str, sentence: str, candidates: list[Phrase]) -> Phrase | None:
+    """For "what type of N": the words in front of N in a noun phrase of the sentence that ends in N."""
+    match = _KIND_OF.search(question)
+    if not match:
+        return None
+    head = terms(match.group(1))
+    if not head:
+        return None
+    for cand in candidates:
+        if cand.label != "NP":
+            continue
+        text = sentence[cand.start : cand.end]
+        tokens = list(re.finditer(r"[^\W_]+(?:-[^\W_]+)*", text))
+        if len(tokens) < 2 or terms(tokens[-1].group(0)) != head:
+            continue
+        first = next((t for t in tokens[:-1] if t.group(0).lower() not in _FUNCTION_WORDS), None)
+        if first is not None:
+            return Phrase(cand.start + first.start(), cand.start + tokens[-2].end(), "NP")
+    return None
+
+
+def choose_phrase(question: str, sentence: str, candidates: list[Phrase]) -> Phrase | None:
+    """The candidate that best answers ``question``: of the asked-for type, not made of the question's own
+    words, and near where the question's words occur in the sentence. None when nothing fits."""
+    kind = qualifier(question, sentence, candidates)
+    if kind is not None:
+        return kind
+    wanted = expected_types(question)
+    question_terms = set(terms(question))
+    if not question_terms:
+        return None
+    anchors = [m.start() for m in re.finditer(r"[^\W_]+", sentence) if _matches(terms(m.group(0)), question_terms)]
+    when = _WHEN.search(question) is not None
+    best: tuple[float, Phrase] | None = None
+    for cand in candidates:
+        text = sentence[cand.start : cand.end]
+        cand_terms = terms(text)
+        if not cand_terms or all(w in _FUNCTION_WORDS for w in words(text)):
+            continue
+        repeated = sum(t in question_terms for t in cand_terms) / len(cand_terms)
+        if repeated >= 1.0:
+            continue  # the question's own words are not its answer
+        if wanted is not None:
+            type_fit = 1.0 if cand.label in wanted else 0.0
+            if not type_fit:
+                continue
+        else:
+            type_fit = 0.6 if cand.label == "NP" else 0.4
+        distance = min((abs(cand.start - a) for a in anchors), default=len(sentence)) / max(len(sentence), 1)
+        score = type_fit - 0.8 * repeated - 0.6 * distance - 0.01 * len(cand_terms)
+        if when and not _POINT_IN_TIME.search(text):
+            score -= 0.5  # "when" asks for a point in time, not a span like "12-year-long"
+        if best is None or score > best[0]:
+            best = (score, cand)
+    return best[1] if best else None
+
+
+def short_answer(question: str, sentence: str, candidates: list[Phrase]) -> Phrase | None:
+    """The phrase to answer with, only for questions whose answer type is clear (who, when, where, how
+    many, what type of ...); None keeps the whole sentence as the answer. On the XQuAD dev set
+    (``scripts/tune_answer.py``) phrases for the other "what" questions were right too rarely to show."""
+    candidates = [*candidates, *number_phrases(sentence)]
+    if expected_types(question) is None and qualifier(question, sentence, candidates) is None:
+        return None
+    return choose_phrase(question, sentence, candidates)

@@ -1,0 +1,70 @@
+"""Short answers: question types, candidate choice, and when the whole sentence stays the answer."""
+from __future__ import annotations
+
+import pytest
+
+from models.phrases import Phrase
+from service.phrases import choose_phrase, expected_types, qualifier, short_answer
+from tests.fakes import RegexPhrases
+
+
+def answer(question: str, sentence: str) -> str | None:
+    phrase = short_answer(question, sentence, RegexPhrases().phrases(sentence))
+    return None if phrase is None else sentence[phrase.start : phrase.end]
+
+
+@pytest.mark.parametrize(
+    "question, labels",
+    [
+        ("When did it start?", {"DATE", "TIME"}),
+        ("In what year was it built?", {"DATE", "TIME"}),
+        ("How many troops were sent?", {"CARDINAL", "QUANTITY", "NUM"}),
+        ("Who signed the treaty?", {"PERSON", "ORG", "NORP"}),
+        ("What was his name?", {"PERSON", "ORG", "NORP"}),
+        ("Where did they meet?", {"GPE", "LOC", "FAC", "ORG"}),
+        ("Which city hosted it?", {"GPE", "LOC", "FAC"}),
+        ("What did the report say?", None),
+    ],
+)
+def test_expected_types(question, labels):
+    assert expected_types(question) == (frozenset(labels) if labels else None)
+
+
+def test_typed_questions_get_the_phrase_of_that_type():
+    assert answer("When did the army intervene?", "In 2015, four years into the war, the army intervened.") == "2015"
+    assert answer("How many troops were sent?", "In 2019 about 4,000 troops were sent to the base.") == "4,000"
+    assert answer("Who signed the treaty?", "The treaty was signed by Maria Lopez in Geneva.") == "Maria Lopez"
+
+
+def test_question_words_are_not_the_answer():
+    # "2015" is in the question, so the other date answers it
+    assert answer("When after 2015 did the war end?", "The war went on after 2015 and ended in 2019.") == "2019"
+
+
+def test_untyped_questions_keep_the_sentence():
+    assert answer("What did the report say?", "The report said that exports fell by 3 percent in 2020.") is None
+
+
+def test_no_candidate_of_the_type_keeps_the_sentence():
+    assert answer("When did the army intervene?", "The army intervened at the request of the regime.") is None
+
+
+def test_nearest_to_the_question_words_wins():
+    sentence = "Smith joined in 1990, and the bridge opened in 2004 after long delays."
+    assert answer("When did the bridge open?", sentence) == "2004"
+
+
+def test_what_type_of_takes_the_qualifier():
+    sentence = "Stratigraphers use data from geophysical surveys to map units."
+    candidates = [Phrase(0, 14, "NP"), Phrase(29, 48, "NP")]
+    assert sentence[29:48] == "geophysical surveys"
+    chosen = qualifier("What type of surveys show the units?", sentence, candidates)
+    assert chosen is not None and sentence[chosen.start : chosen.end] == "geophysical"
+
+
+def test_choose_phrase_skips_pronouns_and_the_questions_own_words():
+    sentence = "It was built by Engineers near the old mill."
+    candidates = [Phrase(0, 2, "NP"), Phrase(16, 25, "NP"), Phrase(31, 43, "NP")]
+    assert [sentence[c.start : c.end] for c in candidates] == ["It", "Engineers", "the old mill"]
+    chosen = choose_phrase("What did engineers build it near?", sentence, candidates)
+    assert chosen is not None and sentence[chosen.start : chosen.end] == "the old mill"
