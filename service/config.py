@@ -24,7 +24,7 @@ DEFAULTS: dict[str, object] = {
     "CHUNK_OVERLAP": 1,
     "ABSTAIN_BELOW": 0.48,
     # input limits (422 above them). A memo's ingest time grows with its length: on 2 CPU cores a
-    # 500k-character single-line memo takes about 73 s with MiniLM (scripts/long_memo.py).
+    # 500k-character single-line memo took 66-77 s in three runs (scripts/long_memo.py).
     "MAX_MEMO_CHARS": 500_000,
     "MAX_QUESTION_CHARS": 1000,
     "MAX_K": 50,

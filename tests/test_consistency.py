@@ -161,13 +161,14 @@ def test_concurrent_writers_keep_store_and_index_in_step(engine):
 
 
 def _three_memos(config):
-    app, engine = _reopen(config)
-    for text in (MEMO_A, MEMO_B, MEMO_C):
-        engine.ingest(text)
-    expected = _search_ids(engine, "wheat drought")
-    ids = engine.store.chunk_id_array()
-    engine.close()
-    return Path(config["DATA_DIR"]) / INDEX_FILE, expected, ids
+    """A closed data dir holding MEMO_A..C: (index path, search ids for "wheat drought", chunk ids)."""
+    _, engine = _reopen(config)
+    try:
+        for text in (MEMO_A, MEMO_B, MEMO_C):
+            engine.ingest(text)
+        return Path(config["DATA_DIR"]) / INDEX_FILE, _search_ids(engine, "wheat drought"), engine.store.chunk_id_array()
+    finally:
+        engine.close()
 
 
 @pytest.mark.parametrize("damage", ["flip-a-payload-byte", "tiny", "other-ids", "version-1"])
