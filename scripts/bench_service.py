@@ -18,7 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from service.harness import ROOT, ServerProcess
+from service.harness import LOAD_ENV, ROOT, ServerProcess
 
 EVAL = ROOT.parent / "shared" / "eval"
 
@@ -66,7 +66,7 @@ def main() -> None:
     articles, questions = load_articles(args.memos), load_questions(args.questions)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        with ServerProcess(Path(tmp) / "data") as server:
+        with ServerProcess(Path(tmp) / "data", env=LOAD_ENV) as server:
             startup_s = time.perf_counter() - t0
             t = time.perf_counter()
             ids = []

@@ -13,18 +13,26 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> "APIFlask":
     """App factory: defaults, then ``MEMO_*`` environment variables, then ``test_config``.
 
     Builds the engine (store, index, models) once and keeps it in ``app.extensions["memo"]``;
-    on the first start of an empty store it ingests ``SEEDS_DIR``.
+    on the first start of an empty store it ingests ``SEEDS_DIR``. Auth, rate limits and the
+    OpenAPI notes on them are set up from the same config.
     """
     from pathlib import Path
 
     from apiflask import APIFlask
 
-    from service import api, config, web
+    from service import api, auth, config, limits, openapi, web
     from service.engine import build_engine
 
     app = APIFlask(__name__, title="Memo brief & ask", version=__version__, docs_path="/docs")
     app.json.sort_keys = False
     app.config.from_mapping(config.load_config(test_config))
+
+    # Settings errors (a bad token file or rate) surface before the data dir is locked and models load.
+    tokens = auth.load_auth(app.config)
+    # The limiter's check runs first, so requests with wrong tokens are counted too.
+    limiter = limits.install(app, tokens)
+    auth.install(app, tokens)
+    openapi.describe(app, tokens, rate_limited=limiter is not None)
 
     engine = build_engine(app.config)
     app.extensions["memo"] = engine

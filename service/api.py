@@ -8,13 +8,13 @@ from typing import Any
 from apiflask import APIBlueprint, APIFlask
 from apiflask.exceptions import HTTPError
 from flask import current_app, request
-from marshmallow import ValidationError
-from werkzeug.exceptions import InternalServerError
+from marshmallow import RAISE
+from werkzeug.exceptions import InternalServerError, RequestEntityTooLarge
 
 from service import schemas
 from service.engine import Engine
-from service.errors import BadRequest, InvalidInput, MemoError, UnsupportedMediaType
-from service.ingest import read_memo_bytes
+from service.errors import MemoError
+from service.payload import JSON, MEMO_TYPES, check_body, read_memo_request
 from service.present import answer_body, brief_body, facets_body, memo_body, memo_summary, topic_body
 from service.store import Memo, MemoFilter
 
@@ -31,38 +31,6 @@ def _iso(value: Date | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def read_memo_request() -> dict[str, Any]:
-    """Memo fields from a JSON body, a multipart upload (``file`` part) or a plain-text body."""
-    mimetype = request.mimetype
-    try:
-        if mimetype == "application/json":
-            body = request.get_json(silent=True)
-            if body is None:
-                raise BadRequest("the body is not valid JSON")
-            return schemas.MemoIn().load(body)
-        if mimetype == "multipart/form-data":
-            upload = request.files.get("file")
-            form = {k: v for k, v in request.form.items() if k != "text"}
-            fields = schemas.MemoUpload().load(form)
-            if upload is not None:
-                text = read_memo_bytes(upload.read(), name=upload.filename or "file")
-            elif request.form.get("text"):
-                text = request.form["text"]
-            else:
-                raise InvalidInput({"file": ["send the memo as a 'file' part (or a 'text' field)"]})
-            tags = [t for t in (fields.pop("tags") or "").split(",") if t.strip()]
-            if upload is not None and not fields["source"]:
-                fields["source"] = upload.filename or None
-            return {**fields, "text": text, "tags": tags}
-        if mimetype in ("text/plain", "text/markdown"):
-            return {"text": read_memo_bytes(request.get_data(), name="body")}
-    except ValidationError as exc:
-        raise InvalidInput(exc.messages) from None
-    raise UnsupportedMediaType(
-        f"send application/json, multipart/form-data or text/plain, not {mimetype or 'no content type'}"
-    )
-
-
 def _memo_fields(data: dict[str, Any]) -> dict[str, Any]:
     return {"title": data.get("title"), "date": data.get("date"), "source": data.get("source"), "tags": data.get("tags")}
 
@@ -77,13 +45,28 @@ def _memo_with_entities(memo: Memo) -> dict[str, Any]:
     return memo_body(memo, get_engine().entities(memo.id))
 
 
+@bp.before_request
+def check_request_body() -> None:
+    """Bodies are JSON (POST /memos also takes uploads and plain text); refuse the rest before a view runs."""
+    if request.method in ("POST", "PUT", "PATCH"):
+        check_body(MEMO_TYPES if request.endpoint == "api.create_memo" else (JSON,))
+
+
+@bp.after_request
+def json_only(response):
+    """Memo text may hold HTML or script: no browser may sniff a response into a page or run anything in it."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; frame-ancestors 'none'"
+    return response
+
+
 # -- views ---------------------------------------------------------------------------------------
 
 
 @bp.post("/memos")
 @bp.input(schemas.MemoIn, location="json", validation=False, arg_name="_body")
 @bp.output(schemas.MemoOut, status_code=201, description="Stored")
-@bp.doc(responses={200: "The same text was already stored: the existing memo", 415: "Unsupported media type"})
+@bp.doc(responses={200: "The same text was already stored: the existing memo"})
 def create_memo(_body):
     """Add a memo (JSON, a multipart ``file`` upload, or a text/plain body)."""
     data = read_memo_request()
@@ -92,7 +75,7 @@ def create_memo(_body):
 
 
 @bp.get("/memos")
-@bp.input(schemas.MemoQuery, location="query")
+@bp.input(schemas.MemoQuery, location="query", unknown=RAISE)
 @bp.output(schemas.MemoPage)
 def list_memos(query_data):
     """Memos, newest first, a page at a time, filtered by date range, tag, type or entity."""
@@ -102,7 +85,7 @@ def list_memos(query_data):
 
 
 @bp.get("/memos/facets")
-@bp.input(schemas.FacetQuery, location="query")
+@bp.input(schemas.FacetQuery, location="query", unknown=RAISE)
 @bp.output(schemas.FacetsOut)
 def memo_facets(query_data):
     """How the memos that pass the filters split by type, year and tag, and the entities they mention most."""
@@ -133,7 +116,7 @@ def delete_memo(memo_id: str):
 
 
 @bp.get("/memos/<memo_id>/brief")
-@bp.input(schemas.BriefQuery, location="query")
+@bp.input(schemas.BriefQuery, location="query", unknown=RAISE)
 @bp.output(schemas.BriefOut)
 def memo_brief(memo_id: str, query_data):
     """The memo's key sentences, in memo order (cached by content hash)."""
@@ -152,7 +135,7 @@ def _filter(d: dict[str, Any], memo_ids: list[str] | None = None) -> MemoFilter:
 @bp.doc(responses={200: {
     "description": "A brief (for memo_id or text) or a topic timeline (for query)",
     "content": {"application/json": {"schema": {"oneOf": [schemas.BriefOut, schemas.TopicOut]}}},
-}})
+}, 404: "No memo with that memo_id"})
 def summarise(json_data):
     """Brief a stored memo (``memo_id``) or any text (``text``), or a topic across memos (``query``)."""
     engine, d = get_engine(), json_data
@@ -199,8 +182,13 @@ def register_errors(app: APIFlask) -> None:
 
     @app.errorhandler(MemoError)
     def memo_error(error: MemoError):
-        headers = {"Retry-After": str(error.retry_after)} if getattr(error, "retry_after", None) else {}
-        return {"error": error.title, "detail": error.detail or error.title}, error.status, headers
+        return {"error": error.title, "detail": error.detail or error.title}, error.status, error.headers
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(error: RequestEntityTooLarge):
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        return {"error": "Payload too large",
+                "detail": f"the body is over {limit} bytes (MEMO_MAX_CONTENT_LENGTH)"}, 413
 
     @app.errorhandler(InternalServerError)
     def internal_error(error: InternalServerError):

@@ -57,6 +57,7 @@ def main() -> None:
 @click.option("--host", default=lambda: os.environ.get("MEMO_HOST", "127.0.0.1"), show_default="127.0.0.1 or MEMO_HOST")
 @click.option("--port", type=int, default=lambda: int(os.environ.get("MEMO_PORT", "8000")), show_default="8000 or MEMO_PORT")
 @click.option("--threads", type=int, default=lambda: int(os.environ.get("MEMO_THREADS", "4")), show_default="4 or MEMO_THREADS")
+@_fail_on_domain_errors
 def serve(host: str, port: int, threads: int) -> None:
     """Serve the API under gunicorn (one worker, threads); seeds an empty store first."""
     from service.server import run

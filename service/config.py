@@ -22,10 +22,23 @@ DEFAULTS: dict[str, object] = {
     "LLM": "none",
     "CHUNK_TOKENS": 128,
     "CHUNK_OVERLAP": 1,
-    "MAX_MEMO_CHARS": 2_000_000,
-    # Flask: request bodies above this get 413
-    "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
     "ABSTAIN_BELOW": 0.48,
+    # input limits (422 above them). A memo's ingest time grows with its length: on 2 CPU cores a
+    # 500k-character single-line memo took 66-77 s in three runs (scripts/long_memo.py).
+    "MAX_MEMO_CHARS": 500_000,
+    "MAX_QUESTION_CHARS": 1000,
+    "MAX_K": 50,
+    "MAX_PAGE": 100,
+    # Flask: request bodies above this get 413 (room for the longest memo even as \uXXXX-escaped JSON)
+    "MAX_CONTENT_LENGTH": 4 * 1024 * 1024,
+    # bearer tokens, comma-separated, and/or a file of them (one a line); none at all: auth is off
+    "API_TOKENS": "",
+    "API_TOKEN_FILE": None,
+    # with tokens set, whether reads (GET, /ask, /summarise) need one too; writes always do
+    "AUTH_READS": False,
+    # per token (or client address) on the API; "off" disables. Flask-Limiter reads RATELIMIT_STORAGE_URI.
+    "RATELIMIT": "300 per minute",
+    "RATELIMIT_STORAGE_URI": "memory://",
     # APIFlask: OpenAPI and the docs page, served offline
     "VALIDATION_ERROR_SCHEMA": ERROR_SCHEMA,
     "HTTP_ERROR_SCHEMA": ERROR_SCHEMA,
@@ -35,6 +48,13 @@ DEFAULTS: dict[str, object] = {
     "DOCS_FAVICON": "/docs/assets/favicon-32x32.png",
 }
 
+# from_prefixed_env reads values as JSON where it can (MEMO_API_TOKENS=1234 would become an int):
+# these are taken verbatim.
+VERBATIM = ("API_TOKENS", "API_TOKEN_FILE", "RATELIMIT", "RATELIMIT_STORAGE_URI", "DATA_DIR", "SEEDS_DIR")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
 
 def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The three layers as one mapping (the app factory and the CLI read the same settings)."""
@@ -43,6 +63,20 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     config = Config(os.getcwd())
     config.from_mapping(DEFAULTS)
     config.from_prefixed_env("MEMO")
+    for key in VERBATIM:
+        if f"MEMO_{key}" in os.environ:
+            config[key] = os.environ[f"MEMO_{key}"]
     if overrides:
         config.from_mapping(overrides)
     return dict(config)
+
+
+def flag(config: Mapping[str, Any], key: str) -> bool:
+    """A yes/no setting given as a bool, 0/1 or a word (true/false, yes/no, on/off)."""
+    value = config.get(key)
+    if isinstance(value, bool) or value is None:
+        return bool(value)
+    word = str(value).strip().lower()
+    if word in _TRUE or word in _FALSE:
+        return word in _TRUE
+    raise ValueError(f"MEMO_{key}: expected true or false, not {value!r}")

@@ -41,7 +41,7 @@ class EngineSettings:
     data_dir: Path
     chunk_tokens: int = 128
     chunk_overlap: int = 1
-    max_memo_chars: int = 2_000_000
+    max_memo_chars: int = 500_000
     answer: answering.AnswerSettings = field(default_factory=answering.AnswerSettings)
     brief: briefing.BriefSettings = field(default_factory=briefing.BriefSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
@@ -136,9 +136,16 @@ class Engine:
         )
 
     def _open_index(self) -> VectorIndex:
+        # Temporary files of saves a crash interrupted; nobody else writes here (we hold the lock).
+        for stale in self._index_path.parent.glob(f"{INDEX_FILE}.*.tmp"):
+            log.info("removing %s, left by an interrupted index save", stale.name)
+            stale.unlink(missing_ok=True)
         expected = self._expected_header()
         try:
-            return load_index(self._index_path, expected)
+            index = load_index(self._index_path, expected)
+            if not np.array_equal(index.ids(), self.store.chunk_id_array()):
+                raise IndexMismatch(f"{self._index_path}: its ids are not the store's chunk ids")
+            return index
         except FileNotFoundError:
             log.info("no index file yet: building it from the store")
         except IndexMismatch as exc:
@@ -187,6 +194,7 @@ class Engine:
         prepared = self._embed_draft(draft)
         memo_id = secrets.token_hex(8)
         with self._write_lock:
+            # Checked again under the lock: two identical POSTs race here, and only one may store.
             existing = self.store.find_by_hash(draft.content_hash)
             if existing is not None:
                 return existing, False
@@ -194,7 +202,8 @@ class Engine:
             self.index.add(ids, prepared.chunk_vectors)
             if save:
                 self.save_index()
-        memo = self.store.get_memo(memo_id)
+            # Read under the lock too: a delete right after the commit must not turn this into a 500.
+            memo = self.store.get_memo(memo_id)
         assert memo is not None
         return memo, True
 
@@ -247,15 +256,17 @@ class Engine:
             if clash is not None and clash.id != memo_id:
                 raise Conflict({"text": [f"this text is already stored as memo {clash.id}"]})
             try:
-                removed, added = self.store.replace_memo(memo_id, prepared)
+                changed = self.store.replace_memo(memo_id, prepared)
             except sqlite3.IntegrityError:
                 raise Conflict({"text": ["this text is already stored as another memo"]}) from None
+            if changed is None:  # deleted while the new text was being embedded
+                raise NotFound(f"no memo {memo_id}")
+            removed, added = changed
             self.index.remove(removed)
             self.index.add(added, prepared.chunk_vectors)
             self.save_index()
-        memo = self.store.get_memo(memo_id)
-        if memo is None:
-            raise NotFound(f"no memo {memo_id}")
+            memo = self.store.get_memo(memo_id)
+        assert memo is not None
         return memo
 
     def delete(self, memo_id: str) -> None:
@@ -308,8 +319,12 @@ class Engine:
         if not text:
             raise InvalidInput({field_name: [f"{field_name} is empty"]})
         query = self.embedder.embed([text])[0]
-        hits = self.search(text, k, where, query=query)
-        return text, query, collect_passages(self.store, hits), self.store.term_weights(terms(text))
+        # One snapshot for chunks, texts and sentences: an update committed half-way through must not
+        # pair the old text with the new sentence offsets (quotes would stop matching the memo).
+        with self.store.snapshot():
+            hits = self.search(text, k, where, query=query)
+            passages = collect_passages(self.store, hits)
+        return text, query, passages, self.store.term_weights(terms(text))
 
     def ask(self, question: str, k: int = 5, where: MemoFilter | None = None) -> tuple[answering.Answer, dict[str, MemoInfo]]:
         """An extractive, cited answer from the ``k`` best chunks (or an abstention), and the cited memos."""
@@ -326,11 +341,12 @@ class Engine:
 
     def brief(self, memo_id: str, max_sentences: int = 3) -> briefing.Brief:
         """The key sentences of a stored memo, cached by content hash."""
-        memo = self.get(memo_id)
-        cached = self.store.get_brief(memo.content_hash, briefing.METHOD, max_sentences)
-        if cached is not None:
-            return _brief_from_dict(cached)
-        rows, vectors = self.store.sentences(memo_id)
+        with self.store.snapshot():  # the text and its sentence offsets from the same version
+            memo = self.get(memo_id)
+            cached = self.store.get_brief(memo.content_hash, briefing.METHOD, max_sentences)
+            if cached is not None:
+                return _brief_from_dict(cached)
+            rows, vectors = self.store.sentences(memo_id)
         result = briefing.make_brief(memo.text, [(s, e) for _, s, e in rows], vectors, max_sentences, self.settings.brief)
         self.store.put_brief(memo.content_hash, briefing.METHOD, max_sentences, asdict(result))
         return result
@@ -340,7 +356,10 @@ class Engine:
         draft = prepare_memo(text, split=self._split, max_chars=self.settings.max_memo_chars)
         stored = self.store.find_by_hash(draft.content_hash)
         if stored is not None:
-            return self.brief(stored.id, max_sentences)
+            try:
+                return self.brief(stored.id, max_sentences)
+            except NotFound:  # deleted meanwhile: brief the text itself
+                pass
         prepared = self._embed_draft(draft)
         return briefing.make_brief(draft.text, prepared.sentences, prepared.sentence_vectors, max_sentences,
                                    self.settings.brief)

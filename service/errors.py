@@ -13,6 +13,7 @@ class MemoError(Exception):
     def __init__(self, detail: Any = None) -> None:
         super().__init__(detail if detail is not None else self.title)
         self.detail = detail
+        self.headers: dict[str, str] = {}
 
 
 class InvalidInput(MemoError):
@@ -27,6 +28,17 @@ class BadRequest(MemoError):
 
     status = 400
     title = "Bad request"
+
+
+class Unauthorized(MemoError):
+    """No bearer token, or one that is not valid (RFC 6750: 401 with ``WWW-Authenticate``)."""
+
+    status = 401
+    title = "Unauthorized"
+
+    def __init__(self, detail: Any = None, error: str | None = None) -> None:
+        super().__init__(detail)
+        self.headers = {"WWW-Authenticate": 'Bearer realm="memo"' + (f', error="{error}"' if error else "")}
 
 
 class UnsupportedMediaType(MemoError):
@@ -66,6 +78,7 @@ class Busy(MemoError):
     def __init__(self, detail: object = None, retry_after: int = 5) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 class ModelOff(MemoError):

@@ -1,12 +1,13 @@
 """FAISS inner-product index over chunk ids, saved with a versioned header and replaced atomically."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import struct
 import tempfile
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Iterable
 
@@ -15,12 +16,14 @@ import numpy as np
 from service.errors import IndexMismatch
 
 MAGIC = b"MEMOIDX\x00"
-FORMAT_VERSION = 1
+# 2: the header carries a sha256 of the FAISS payload (v1 files are rebuilt from the store).
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
 class IndexHeader:
-    """What an index file claims to hold; load refuses a file whose header does not match the store."""
+    """What an index file claims to hold; load refuses a file whose header does not match the store,
+    or whose payload does not hash to ``checksum``."""
 
     format_version: int
     model: str
@@ -28,6 +31,7 @@ class IndexHeader:
     count: int
     generation: int
     kind: str = "flat-ip"
+    checksum: str = ""
 
 
 class VectorIndex:
@@ -86,13 +90,22 @@ class VectorIndex:
     def header(self, generation: int) -> IndexHeader:
         return IndexHeader(FORMAT_VERSION, self.model, self.dimension, len(self), generation)
 
+    def ids(self) -> np.ndarray:
+        """The ids held, ascending."""
+        import faiss
+
+        with self._lock:
+            return np.sort(faiss.vector_to_array(self._index.id_map).astype(np.int64))
+
     def save(self, path: Path, generation: int) -> None:
         """Write header + index to a temporary file, fsync it, then ``os.replace`` it into place."""
         import faiss
 
         with self._lock:
-            header = json.dumps(asdict(self.header(generation))).encode()
             payload = faiss.serialize_index(self._index)
+            header = self.header(generation)
+        checksum = hashlib.sha256(payload.tobytes()).hexdigest()
+        header = json.dumps(asdict(replace(header, checksum=checksum))).encode()
         path = Path(path)
         fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
         try:
@@ -123,23 +136,29 @@ def read_header(path: Path) -> IndexHeader:
 def _read_header(f, path: Path) -> IndexHeader:
     if f.read(len(MAGIC)) != MAGIC:
         raise IndexMismatch(f"{path} is not a memo index file")
-    (size,) = struct.unpack("<I", f.read(4))
+    size = f.read(4)
+    if len(size) < 4:
+        raise IndexMismatch(f"{path}: truncated header")
     try:
-        return IndexHeader(**json.loads(f.read(size)))
+        return IndexHeader(**json.loads(f.read(struct.unpack("<I", size)[0])))
     except (TypeError, ValueError) as exc:
         raise IndexMismatch(f"{path}: unreadable header ({exc})") from None
 
 
 def load_index(path: Path, expected: IndexHeader) -> VectorIndex:
     """Load an index file, refusing it loudly (IndexMismatch) unless its header equals ``expected``
-    and the FAISS payload holds the count the header promises."""
+    (all but the checksum), the payload hashes to the header's checksum, and it holds the count the
+    header promises. A damaged payload never reaches FAISS's deserializer."""
     import faiss
 
     with open(path, "rb") as f:
         header = _read_header(f, path)
-        if header != expected:
+        if replace(header, checksum="") != replace(expected, checksum=""):
             raise IndexMismatch(f"{path}: header {asdict(header)} does not match the store {asdict(expected)}")
-        payload = np.frombuffer(f.read(), dtype=np.uint8)
+        raw = f.read()
+    if hashlib.sha256(raw).hexdigest() != header.checksum:
+        raise IndexMismatch(f"{path}: payload checksum does not match its header")
+    payload = np.frombuffer(raw, dtype=np.uint8)
     try:
         index = faiss.deserialize_index(payload)
     except RuntimeError as exc:

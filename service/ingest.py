@@ -167,10 +167,25 @@ def prepare_memo(
     )
 
 
+# Formats that can be pure ASCII at their start (a small PDF is) and so would decode as "text".
+BINARY_SIGNATURES = {
+    b"%PDF-": "a PDF", b"PK\x03\x04": "a ZIP or Office file", b"\x89PNG": "a PNG image", b"GIF8": "a GIF image",
+    b"\xff\xd8\xff": "a JPEG image", b"{\\rtf": "an RTF document", b"\xd0\xcf\x11\xe0": "an old Office file",
+    b"\x1f\x8b": "gzip data", b"\x7fELF": "a program",
+}
+# C0 controls other than tab, newline, vertical tab, form feed and carriage return.
+_CONTROLS = bytes(b for b in range(32) if b not in b"\t\n\x0b\x0c\r")
+
+
 def read_memo_bytes(data: bytes, name: str = "upload") -> str:
-    """Decode an uploaded or on-disk memo as UTF-8; binary data is refused."""
-    if b"\x00" in data[:8192]:
-        raise InvalidInput({"file": [f"{name} looks binary (NUL bytes); memos are UTF-8 text"]})
+    """Decode an uploaded or on-disk memo as UTF-8; binary data (and known binary formats) is refused."""
+    head = data[:8192]
+    for signature, kind in BINARY_SIGNATURES.items():
+        if head.startswith(signature):
+            raise InvalidInput({"file": [f"{name} looks like {kind}; memos are UTF-8 text (.txt, .md)"]})
+    controls = len(head) - len(head.translate(None, _CONTROLS))
+    if b"\x00" in head or controls > max(3, len(head) // 100):
+        raise InvalidInput({"file": [f"{name} looks binary (NUL or control bytes); memos are UTF-8 text"]})
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

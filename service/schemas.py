@@ -1,17 +1,19 @@
 """Request and response schemas: they validate input and generate ``/openapi.json``."""
 from __future__ import annotations
 
+from typing import Any
+
 from apiflask import Schema
-from apiflask.fields import Boolean, Date, Float, Integer, List, Nested, String
+from apiflask.fields import Boolean, Date, Float, List, Nested, String
+from apiflask.fields import Integer as _Integer
 from apiflask.validators import Length, OneOf, Range
+from flask import current_app
 from marshmallow import RAISE, ValidationError, validates_schema
+from marshmallow.validate import Validator
 
 from service.lexical import phrase_key
 
 MAX_TAGS = 32
-MAX_QUESTION_CHARS = 1000
-MAX_K = 50
-MAX_PAGE = 100
 MAX_BRIEF_SENTENCES = 10
 MAX_TOPIC_MEMOS = 50
 MAX_ENTITY_FILTERS = 10
@@ -20,6 +22,49 @@ MAX_ENTITY_FILTERS = 10
 class Strict(Schema):
     class Meta:
         unknown = RAISE
+
+
+class Integer(_Integer):
+    """An integer that refuses ``5.5`` instead of truncating it (``5.0`` is still 5, as in JSON Schema)."""
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, float) and value.is_integer() is False:
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
+class SettingRange(Validator):
+    """``min <= value <= app.config[key]``. The bound is read when used, so the limit a deployment sets
+    (``MEMO_MAX_K``, ...) is the one requests are checked against and ``/openapi.json`` shows
+    (apispec reads ``min``/``max`` off range-like validators)."""
+
+    unit = ""
+
+    def __init__(self, min: int, key: str) -> None:
+        self.min = min
+        self.key = key
+
+    @property
+    def max(self) -> int:
+        return int(current_app.config[self.key])
+
+    def measure(self, value: Any) -> Any:
+        return value
+
+    def __call__(self, value: Any) -> Any:
+        if not self.min <= self.measure(value) <= self.max:
+            raise ValidationError(f"Must be between {self.min} and {self.max}{self.unit} (the limit is MEMO_{self.key}).")
+        return value
+
+
+class SettingLength(SettingRange):
+    """``min <= len(value) <= app.config[key]`` (documented as minLength/maxLength)."""
+
+    equal = None
+    unit = " characters"
+
+    def measure(self, value: Any) -> int:
+        return len(value)
 
 
 def _check_range(data: dict) -> None:
@@ -42,20 +87,12 @@ ENTITY_MATCH = "Case-insensitive whole words: 'putin' matches 'Vladimir Putin'."
 
 
 class MemoIn(Strict):
-    text = String(required=True, validate=Length(min=1), metadata={"description": "The memo text (UTF-8)."})
+    text = String(required=True, validate=SettingLength(1, "MAX_MEMO_CHARS"),
+                  metadata={"description": "The memo text (UTF-8); at most MEMO_MAX_MEMO_CHARS characters."})
     title = String(validate=Length(max=300), load_default=None)
     date = Date(load_default=None, metadata={"description": "ISO date; overrides a date in the memo's header."})
     source = String(validate=Length(max=300), load_default=None)
     tags = List(String(validate=Length(1, 64)), validate=Length(max=MAX_TAGS), load_default=None)
-
-
-class MemoUpload(Strict):
-    """The same fields as a multipart form: a ``file`` part plus optional form fields."""
-
-    title = String(validate=Length(max=300), load_default=None)
-    date = Date(load_default=None)
-    source = String(validate=Length(max=300), load_default=None)
-    tags = String(load_default=None, metadata={"description": "Comma-separated tags."})
 
 
 class MemoSummaryOut(Schema):
@@ -97,7 +134,7 @@ class MemoFilterQuery(Strict):
 
 
 class MemoQuery(MemoFilterQuery):
-    limit = Integer(load_default=20, validate=Range(1, MAX_PAGE))
+    limit = Integer(load_default=20, validate=SettingRange(1, "MAX_PAGE"))
     offset = Integer(load_default=0, validate=Range(0, 1 << 62))
 
 
@@ -137,8 +174,8 @@ class DeletedOut(Schema):
 
 
 class AskIn(Strict):
-    question = String(required=True, validate=Length(1, MAX_QUESTION_CHARS))
-    k = Integer(load_default=5, validate=Range(1, MAX_K), metadata={"description": "Chunks to retrieve."})
+    question = String(required=True, validate=SettingLength(1, "MAX_QUESTION_CHARS"))
+    k = Integer(load_default=5, validate=SettingRange(1, "MAX_K"), metadata={"description": "Chunks to retrieve."})
     memo_ids = List(String(validate=Length(1, 64)), load_default=None, validate=Length(max=1000))
     date_from = Date(load_default=None)
     date_to = Date(load_default=None)
@@ -189,8 +226,8 @@ class SummariseIn(Strict):
     across memos, with the filters and ``k`` that only it takes)."""
 
     memo_id = String(validate=Length(1, 64), load_default=None)
-    text = String(validate=Length(min=1), load_default=None)
-    query = String(validate=Length(1, MAX_QUESTION_CHARS), load_default=None,
+    text = String(validate=SettingLength(1, "MAX_MEMO_CHARS"), load_default=None)
+    query = String(validate=SettingLength(1, "MAX_QUESTION_CHARS"), load_default=None,
                    metadata={"description": "A topic: returns a dated timeline of the memos about it."})
     max_sentences = Integer(load_default=None, validate=Range(1, MAX_BRIEF_SENTENCES),
                             metadata={"description": "memo_id/text only; default 3."})

@@ -26,8 +26,22 @@ class MemoServer(BaseApplication):
         return create_app()
 
 
+def check_data_dir() -> None:
+    """Refuse (DataDirLocked) before gunicorn starts when another process holds the data dir; otherwise
+    the worker would fail to boot with the same error buried in a traceback."""
+    from pathlib import Path
+
+    from service.config import load_config
+    from service.engine import LOCK_FILE, DataDirLock
+
+    data_dir = Path(load_config()["DATA_DIR"])
+    data_dir.mkdir(parents=True, exist_ok=True)
+    DataDirLock(data_dir / LOCK_FILE).release()
+
+
 def run(host: str, port: int, threads: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    check_data_dir()
     MemoServer(
         {
             "bind": f"{host}:{port}",

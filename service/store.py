@@ -8,6 +8,7 @@ import json
 import math
 import sqlite3
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -227,6 +228,19 @@ class Store:
     def _write(self) -> "_Transaction":
         return _Transaction(self._conn())
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside see one committed state of the store (a WAL read transaction). No writes inside."""
+        conn = self._conn()
+        if conn.in_transaction:
+            yield
+            return
+        conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            conn.execute("COMMIT")
+
     def connection(self) -> sqlite3.Connection:
         """This thread's connection, for modules that keep their own tables here (reads)."""
         return self._conn()
@@ -302,21 +316,24 @@ class Store:
             )
             return self._insert_parts(conn, memo_id, memo)
 
-    def replace_memo(self, memo_id: str, memo: PreparedMemo) -> tuple[list[int], list[int]]:
-        """Swap a memo's text and parts in one transaction; returns (removed, added) chunk ids."""
+    def replace_memo(self, memo_id: str, memo: PreparedMemo) -> tuple[list[int], list[int]] | None:
+        """Swap a memo's text and parts in one transaction; returns (removed, added) chunk ids,
+        or None (and changes nothing) when there is no such memo."""
         draft = memo.draft
         with self._write() as conn:
             old = [r[0] for r in conn.execute("SELECT id FROM chunks WHERE memo_id = ?", (memo_id,))]
             conn.execute("DELETE FROM briefs WHERE content_hash IN (SELECT content_hash FROM memos WHERE id = ?)", (memo_id,))
-            conn.execute("DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE memo_id = ?)", (memo_id,))
-            for table in ("chunks", "sentences", "memo_tags", "entities", "entity_runs"):
-                conn.execute(f"DELETE FROM {table} WHERE memo_id = ?", (memo_id,))
-            conn.execute(
+            cur = conn.execute(
                 "UPDATE memos SET title=?, date=?, type=?, source=?, text=?, content_hash=?, body_start=?, updated_at=?"
                 " WHERE id = ?",
                 (draft.title, draft.date, draft.type, draft.source, draft.text, draft.content_hash,
                  draft.body_start, _now(), memo_id),
             )
+            if cur.rowcount == 0:
+                return None
+            conn.execute("DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE memo_id = ?)", (memo_id,))
+            for table in ("chunks", "sentences", "memo_tags", "entities", "entity_runs"):
+                conn.execute(f"DELETE FROM {table} WHERE memo_id = ?", (memo_id,))
             new = self._insert_parts(conn, memo_id, memo)
         return old, new
 
@@ -466,6 +483,11 @@ class Store:
                 return
             last = rows[-1][0]
             yield np.array([r[0] for r in rows], dtype=np.int64), _vectors([r[1] for r in rows], self.dimension)
+
+    def chunk_id_array(self) -> np.ndarray:
+        """Every chunk id, ascending (to check an index holds exactly the store's chunks)."""
+        rows = self._conn().execute("SELECT id FROM chunks ORDER BY id").fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     def counts(self) -> dict[str, int]:
         conn = self._conn()

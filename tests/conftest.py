@@ -68,6 +68,21 @@ def client(app):
 
 
 @pytest.fixture
+def make_client(config, tmp_path):
+    """``make_client(**overrides)``: a client of a new app with config overrides, on its own data dir."""
+    apps = []
+
+    def make(**overrides):
+        app = create_app({**config, "DATA_DIR": str(tmp_path / f"data-{len(apps)}"), **overrides})
+        apps.append(app)
+        return app.test_client()
+
+    yield make
+    for app in apps:
+        app.extensions["memo"].close()
+
+
+@pytest.fixture
 def engine(app):
     return app.extensions["memo"]
 

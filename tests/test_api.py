@@ -133,13 +133,18 @@ def test_brief_endpoints(client):
         ("post", "/memos", {"data": {"file": (io.BytesIO(b"\x00\x01\x02binary"), "x.bin")},
                             "content_type": "multipart/form-data"}, 422),
         ("post", "/memos", {"data": {"title": "no file"}, "content_type": "multipart/form-data"}, 422),
+        ("post", "/memos", {"data": {"file": (io.BytesIO(b"%PDF-1.4\n1 0 obj\n<</Type/Catalog>>"), "a.txt")},
+                            "content_type": "multipart/form-data"}, 422),
+        ("post", "/memos", {"data": b"hi \x1b\x01\x02\x03\x04\x05 there", "content_type": "text/plain"}, 422),
         ("post", "/ask", {"json": {}}, 422),
         ("post", "/ask", {"json": {"question": ""}}, 422),
         ("post", "/ask", {"json": {"question": "x" * 1001}}, 422),
         ("post", "/ask", {"json": {"question": "ok", "k": 0}}, 422),
         ("post", "/ask", {"json": {"question": "ok", "k": "five"}}, 422),
         ("post", "/ask", {"json": {"question": "ok", "date_from": "2024-02-01", "date_to": "2024-01-01"}}, 422),
-        ("post", "/ask", {"data": "question=hi"}, 422),
+        ("post", "/ask", {"data": "question=hi"}, 415),
+        ("post", "/ask", {"data": "question=hi", "content_type": "application/x-www-form-urlencoded"}, 415),
+        ("put", "/memos/x", {"data": "text", "content_type": "text/plain"}, 415),
         ("post", "/ask", {"data": "{", "content_type": "application/json"}, 400),
         ("post", "/summarise", {"json": {}}, 422),
         ("post", "/summarise", {"json": {"memo_id": "a", "text": "b"}}, 422),
@@ -168,7 +173,7 @@ def test_body_over_the_limit_is_413(config):
     try:
         r = app.test_client().post("/memos", json={"text": "x " * 1000})
         assert r.status_code == 413
-        error_of(r)
+        assert "MEMO_MAX_CONTENT_LENGTH" in error_of(r)["detail"]
     finally:
         app.extensions["memo"].close()
 

@@ -1,0 +1,147 @@
+"""Bearer tokens and rate limits through the HTTP API (Flask's test client, fake embedder)."""
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from service import create_app
+from service.auth import TokenAuth, load_auth
+from tests.test_api import error_of
+from tests.test_engine import MEMO_A, MEMO_B
+
+GOOD, OTHER = "s3cret-token", "second-token"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_writes_need_a_valid_token_reads_stay_open(make_client):
+    client = make_client(API_TOKENS=f"{GOOD},{OTHER}")
+    r = client.post("/memos", json={"text": MEMO_A})
+    assert r.status_code == 401 and error_of(r)["error"] == "Unauthorized"
+    assert r.headers["WWW-Authenticate"].startswith("Bearer")
+    r = client.post("/memos", json={"text": MEMO_A}, headers=bearer("wrong"))
+    assert r.status_code == 401 and 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+    assert client.post("/memos", json={"text": MEMO_A}, headers={"Authorization": f"Basic {GOOD}"}).status_code == 401
+    assert client.get("/health").get_json()["memos"] == 0, "nothing was stored without a token"
+
+    memo = client.post("/memos", json={"text": MEMO_A}, headers=bearer(GOOD)).get_json()
+    assert client.put(f"/memos/{memo['id']}", json={"text": MEMO_B}).status_code == 401
+    assert client.delete(f"/memos/{memo['id']}").status_code == 401
+    assert client.put(f"/memos/{memo['id']}", json={"text": MEMO_B}, headers=bearer(OTHER)).status_code == 200
+
+    # reads need no token unless MEMO_AUTH_READS
+    assert client.get(f"/memos/{memo['id']}").status_code == 200
+    assert client.get("/memos").status_code == 200
+    assert client.post("/ask", json={"question": "interest rates"}).status_code == 200
+    assert client.post("/summarise", json={"memo_id": memo["id"]}).status_code == 200
+    assert client.delete(f"/memos/{memo['id']}", headers=bearer(GOOD)).status_code == 200
+
+
+def test_auth_reads_protects_every_api_call_but_health(make_client):
+    client = make_client(API_TOKENS=GOOD, AUTH_READS="true")
+    for method, url, body in [("get", "/memos", None), ("post", "/ask", {"question": "x"}),
+                              ("post", "/summarise", {"text": MEMO_A}), ("get", "/memos/x", None),
+                              ("get", "/memos/x/brief", None)]:
+        r = getattr(client, method)(url, json=body)
+        assert r.status_code == 401, (url, r.get_json())
+    assert client.get("/memos", headers=bearer(GOOD)).status_code == 200
+    assert client.get("/health").status_code == 200
+    assert client.get("/openapi.json").status_code == 200
+
+
+def test_tokens_from_a_file_plain_or_hashed(make_client, tmp_path):
+    path = tmp_path / "tokens"
+    hashed = hashlib.sha256(OTHER.encode()).hexdigest()
+    path.write_text(f"# team tokens\n{GOOD}\n\nsha256:{hashed}\n")
+    client = make_client(API_TOKEN_FILE=str(path))
+    assert client.post("/memos", json={"text": MEMO_A}).status_code == 401
+    assert client.post("/memos", json={"text": MEMO_A}, headers=bearer(GOOD)).status_code == 201
+    assert client.post("/memos", json={"text": MEMO_B}, headers=bearer(OTHER)).status_code == 201
+    assert client.post("/memos", json={"text": "x y"}, headers=bearer(f"sha256:{hashed}")).status_code == 401
+
+
+def test_tokens_are_kept_only_as_digests(tmp_path):
+    auth = load_auth({"API_TOKENS": f" {GOOD} ,,{OTHER}", "AUTH_READS": "no"})
+    assert auth.enabled and not auth.reads and len(auth.digests) == 2
+    assert GOOD.encode() not in b"".join(auth.digests) and GOOD not in repr(auth)
+    assert auth.valid(GOOD) and auth.valid(OTHER) and not auth.valid("") and not auth.valid(GOOD + "x")
+    assert not load_auth({"API_TOKENS": ""}).enabled
+    with pytest.raises(ValueError, match="MEMO_API_TOKEN_FILE"):
+        load_auth({"API_TOKEN_FILE": str(tmp_path / "missing")})
+    with pytest.raises(ValueError, match="MEMO_AUTH_READS"):
+        load_auth({"API_TOKENS": GOOD, "AUTH_READS": "maybe"})
+
+
+def test_no_tokens_means_no_auth(make_client):
+    client = make_client()
+    assert client.post("/memos", json={"text": MEMO_A}).status_code == 201
+    assert TokenAuth().needs_token("api.create_memo", "POST") is False
+
+
+def test_token_from_the_environment_stays_a_string(monkeypatch, config):
+    monkeypatch.setenv("MEMO_API_TOKENS", "123456")
+    app = create_app(config)
+    try:
+        client = app.test_client()
+        assert client.post("/memos", json={"text": MEMO_A}).status_code == 401
+        assert client.post("/memos", json={"text": MEMO_A}, headers=bearer("123456")).status_code == 201
+    finally:
+        app.extensions["memo"].close()
+
+
+def test_openapi_documents_bearer_auth_and_limits(make_client):
+    spec = make_client(API_TOKENS=GOOD).get("/openapi.json").get_json()
+    assert spec["components"]["securitySchemes"]["bearerAuth"] == {"type": "http", "scheme": "bearer"}
+    paths = spec["paths"]
+    assert paths["/memos"]["post"]["security"] == [{"bearerAuth": []}]
+    assert paths["/memos/{memo_id}"]["delete"]["security"] == [{"bearerAuth": []}]
+    assert "security" not in paths["/memos"]["get"] and "security" not in paths["/ask"]["post"]
+    assert "401" in paths["/memos/{memo_id}"]["put"]["responses"]
+    assert "429" in paths["/ask"]["post"]["responses"] and "429" not in paths["/health"]["get"]["responses"]
+    assert {"400", "413", "415"} <= set(paths["/ask"]["post"]["responses"])
+    assert {"multipart/form-data", "text/plain"} <= set(paths["/memos"]["post"]["requestBody"]["content"])
+
+
+def test_rate_limit_gives_429_json_with_retry_after(make_client):
+    client = make_client(RATELIMIT="3 per minute")
+    for _ in range(3):
+        r = client.get("/memos")
+        assert r.status_code == 200 and r.headers["X-RateLimit-Limit"] == "3"
+    r = client.post("/ask", json={"question": "anything"})
+    assert r.status_code == 429
+    assert "3 per 1 minute" in error_of(r)["detail"]
+    assert 1 <= int(r.headers["Retry-After"]) <= 60
+    # /health, the spec and the docs are not limited
+    for _ in range(5):
+        assert client.get("/health").status_code == 200
+    assert client.get("/openapi.json").status_code == 200
+
+
+def test_rate_limit_is_per_token_and_wrong_tokens_share_the_address_budget(make_client):
+    client = make_client(RATELIMIT="2 per minute", API_TOKENS=f"{GOOD},{OTHER}")
+    assert [client.get("/memos", headers=bearer(GOOD)).status_code for _ in range(3)] == [200, 200, 429]
+    assert client.get("/memos", headers=bearer(OTHER)).status_code == 200, "another token has its own budget"
+    # wrong tokens and no token count against the client address, so guessing tokens is throttled too
+    codes = [client.post("/memos", json={"text": MEMO_A}, headers=bearer(f"guess{i}")).status_code for i in range(3)]
+    assert codes == [401, 401, 429]
+    assert client.get("/memos").status_code == 429
+
+
+def test_rate_limit_can_be_turned_off(make_client):
+    client = make_client(RATELIMIT="off")
+    assert all(client.get("/memos").status_code == 200 for _ in range(400))
+    assert "429" not in client.get("/openapi.json").get_json()["paths"]["/ask"]["post"]["responses"]
+
+
+def test_rate_limit_default_is_a_few_hundred_per_minute(make_client):
+    client = make_client()
+    codes = [client.get("/memos").status_code for _ in range(301)]
+    assert codes[:300] == [200] * 300 and codes[300] == 429
+
+
+def test_bad_rate_setting_is_refused_at_start(config):
+    with pytest.raises(ValueError, match="MEMO_RATELIMIT"):
+        create_app({**config, "RATELIMIT": "lots"})
