@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Callable, Generic, TypeVar
 
 if TYPE_CHECKING:
     from models.embedder import Embedder
+    from models.llm import Generator
     from models.nlp import EntityExtractor
     from models.phrases import PhraseFinder
 
@@ -36,6 +37,7 @@ class Registry(Generic[T]):
 EMBEDDERS: Registry["Embedder"] = Registry("embedder")
 ENTITY_EXTRACTORS: Registry["EntityExtractor"] = Registry("entity extractor")
 PHRASE_FINDERS: Registry["PhraseFinder"] = Registry("phrase finder")
+GENERATORS: Registry["Generator"] = Registry("LLM")
 
 
 def register_embedder(name: str, factory: Callable[[], "Embedder"]) -> None:
@@ -71,6 +73,16 @@ def register_phrase_finder(name: str, factory: Callable[[], "PhraseFinder"]) -> 
 def get_phrase_finder(name: str) -> "PhraseFinder":
     """Build the phrase finder registered under ``name``; raises KeyError with the known names."""
     return PHRASE_FINDERS.build(name)
+
+
+def register_generator(name: str, factory: Callable[[], "Generator"]) -> None:
+    """Make an LLM available under ``name`` (``MEMO_LLM``)."""
+    GENERATORS.register(name, factory)
+
+
+def get_generator(name: str) -> "Generator":
+    """Build the LLM registered under ``name``; raises KeyError with the known names."""
+    return GENERATORS.build(name)
 
 
 def _minilm() -> "Embedder":
@@ -110,3 +122,16 @@ def _no_phrases() -> "PhraseFinder":
 
 register_phrase_finder("spacy", _spacy_phrases)
 register_phrase_finder("none", _no_phrases)
+
+
+def _qwen(name: str) -> Callable[[], "Generator"]:
+    def load() -> "Generator":
+        from models.llm import load_qwen
+
+        return load_qwen(name)
+
+    return load
+
+
+register_generator("qwen-0.5b", _qwen("qwen-0.5b"))
+register_generator("qwen-1.5b", _qwen("qwen-1.5b"))

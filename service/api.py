@@ -14,6 +14,7 @@ from werkzeug.exceptions import InternalServerError, RequestEntityTooLarge
 from service import schemas
 from service.engine import Engine
 from service.errors import MemoError
+from service.events import stream_answer
 from service.payload import JSON, MEMO_TYPES, check_body, read_memo_request
 from service.present import answer_body, brief_body, facets_body, memo_body, memo_summary, topic_body
 from service.store import Memo, MemoFilter
@@ -42,7 +43,8 @@ def _query_filter(q: dict[str, Any]) -> MemoFilter:
 
 
 def _memo_with_entities(memo: Memo) -> dict[str, Any]:
-    return memo_body(memo, get_engine().entities(memo.id))
+    engine = get_engine()
+    return {**memo_body(memo, engine.entities(memo.id)), "brief_status": engine.brief_status(memo)}
 
 
 @bp.before_request
@@ -115,12 +117,18 @@ def delete_memo(memo_id: str):
     return {"id": memo_id, "deleted": True}
 
 
+LLM_RESPONSES = {409: "An abstractive or generative mode without a local LLM (MEMO_LLM=none)",
+                 503: "The local model is busy: try again after Retry-After seconds"}
+
+
 @bp.get("/memos/<memo_id>/brief")
 @bp.input(schemas.BriefQuery, location="query", unknown=RAISE)
 @bp.output(schemas.BriefOut)
+@bp.doc(responses=LLM_RESPONSES)
 def memo_brief(memo_id: str, query_data):
-    """The memo's key sentences, in memo order (cached by content hash)."""
-    return brief_body(get_engine().brief(memo_id, query_data["max_sentences"]), memo_id)
+    """The memo's brief: its key sentences in memo order, or (mode abstractive) the local LLM's checked
+    sentences. Cached by content hash."""
+    return brief_body(get_engine().brief(memo_id, query_data["max_sentences"], query_data["mode"]), memo_id)
 
 
 def _filter(d: dict[str, Any], memo_ids: list[str] | None = None) -> MemoFilter:
@@ -135,25 +143,30 @@ def _filter(d: dict[str, Any], memo_ids: list[str] | None = None) -> MemoFilter:
 @bp.doc(responses={200: {
     "description": "A brief (for memo_id or text) or a topic timeline (for query)",
     "content": {"application/json": {"schema": {"oneOf": [schemas.BriefOut, schemas.TopicOut]}}},
-}, 404: "No memo with that memo_id"})
+}, 404: "No memo with that memo_id", **LLM_RESPONSES})
 def summarise(json_data):
     """Brief a stored memo (``memo_id``) or any text (``text``), or a topic across memos (``query``)."""
     engine, d = get_engine(), json_data
     if d["query"] is not None:
         return schemas.TopicOut().dump(topic_body(engine.topic(d["query"], d["k"] or 10, _filter(d))))
-    n = d["max_sentences"] or 3
+    n, mode = d["max_sentences"] or 3, d["mode"]
     if d["memo_id"] is not None:
-        return schemas.BriefOut().dump(brief_body(engine.brief(d["memo_id"], n), d["memo_id"]))
-    return schemas.BriefOut().dump(brief_body(engine.brief_text(d["text"], n), None))
+        return schemas.BriefOut().dump(brief_body(engine.brief(d["memo_id"], n, mode), d["memo_id"]))
+    return schemas.BriefOut().dump(brief_body(engine.brief_text(d["text"], n, mode), None))
 
 
 @bp.post("/ask")
 @bp.input(schemas.AskIn)
 @bp.output(schemas.AskOut)
+@bp.doc(responses=LLM_RESPONSES)
 def ask(json_data):
-    """Answer from the memos with cited quotes, or abstain when they do not say."""
+    """Answer from the memos with cited quotes, or abstain when they do not say. With ``stream`` (or
+    ``Accept: text/event-stream``): server-sent events from the local LLM, then the grounded answer."""
     d = json_data
-    result, memos = get_engine().ask(d["question"], d["k"], _filter(d, d["memo_ids"]))
+    where = _filter(d, d["memo_ids"])
+    if d["stream"] or request.accept_mimetypes.best == "text/event-stream":
+        return stream_answer(get_engine(), d["question"], d["k"], where)
+    result, memos = get_engine().ask(d["question"], d["k"], where, d["mode"])
     return answer_body(result, memos)
 
 

@@ -19,7 +19,14 @@ DEFAULTS: dict[str, object] = {
     "PHRASES": "spacy",
     # named-entity model registry name ("none" switches entity extraction off)
     "ENTITIES": "spacy",
+    # the local LLM tier: "qwen-0.5b", "qwen-1.5b" or "none" (extractive only, loads nothing)
     "LLM": "none",
+    # with an LLM: write abstractive briefs in a background thread after ingest
+    "BRIEF_WORKER": True,
+    # one generation at a time: a request waits this long for the model, at most this many wait, then 503
+    "LLM_WAIT_S": 30,
+    "LLM_MAX_WAITING": 4,
+    "LLM_RETRY_AFTER_S": 10,
     "CHUNK_TOKENS": 128,
     "CHUNK_OVERLAP": 1,
     "ABSTAIN_BELOW": 0.48,

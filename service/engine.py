@@ -7,9 +7,9 @@ import os
 import secrets
 import sqlite3
 import threading
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 
@@ -18,16 +18,20 @@ from models.nlp import Entity, EntityExtractor, NoEntities, SentenceSplitter
 from models.phrases import NoPhrases, PhraseFinder
 from service import answer as answering
 from service import brief as briefing
+from service import briefs as briefs_mod
 from service import entities as ner
 from service import topics
 from service.chunking import bound_sentences, chunk_sentences
-from service.errors import Conflict, DataDirLocked, IndexMismatch, InvalidInput, NotFound
+from service.errors import Conflict, DataDirLocked, IndexMismatch, InvalidInput, ModelOff, NotFound
 from service.facets import Facets, count_facets
 from service.index import FORMAT_VERSION, IndexHeader, VectorIndex, load_index
 from service.ingest import MemoDraft, find_memo_files, prepare_memo, read_memo_bytes
 from service.lexical import terms
 from service.retrieval import Hit, RetrievalSettings, collect_passages, search_chunks
+from service.slot import GenerationSlot
 from service.store import Memo, MemoFilter, MemoInfo, PreparedMemo, Store
+from service.worker import BriefWorker
+from service.writer import Writer, WriterSettings
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,7 @@ class EngineSettings:
     answer: answering.AnswerSettings = field(default_factory=answering.AnswerSettings)
     brief: briefing.BriefSettings = field(default_factory=briefing.BriefSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    brief_worker: bool = True  # with an LLM: write abstractive briefs in the background after ingest
 
 
 class DataDirLock:
@@ -82,6 +87,7 @@ class Engine:
         splitter: SentenceSplitter | None = None,
         entity_extractor: EntityExtractor | None = None,
         phrases: PhraseFinder | None = None,
+        writer: Writer | None = None,
     ) -> None:
         import faiss
 
@@ -92,6 +98,7 @@ class Engine:
         self.splitter = splitter or SentenceSplitter()
         self.entity_extractor = entity_extractor or NoEntities()
         self.phrases = phrases or NoPhrases()
+        self.writer = writer
         if settings.chunk_tokens > embedder.max_tokens:
             raise ValueError(f"chunk_tokens {settings.chunk_tokens} exceeds the embedder's {embedder.max_tokens}")
         data_dir = Path(settings.data_dir)
@@ -107,6 +114,12 @@ class Engine:
         except BaseException:
             self._lock_file.release()
             raise
+        self.briefs = briefs_mod.Briefs(self.store, self.embedder.embed, lambda t: self.splitter.spans(t),
+                                        self.phrases.phrases, settings.brief, writer)
+        self.worker: BriefWorker | None = None
+        if writer is not None and settings.brief_worker:
+            self.worker = BriefWorker(self.briefs.next_pending, self._precompute_brief)
+            self.worker.start()
 
     # -- start-up ------------------------------------------------------------------------------
 
@@ -162,8 +175,16 @@ class Engine:
         return index
 
     def close(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
         self.store.close()
         self._lock_file.release()
+
+    def _precompute_brief(self, memo_id: str) -> None:
+        try:
+            self.brief(memo_id, briefs_mod.PRECOMPUTED_SENTENCES, briefs_mod.ABSTRACTIVE, background=True)
+        except NotFound:
+            pass  # deleted while it waited
 
     # -- ingest --------------------------------------------------------------------------------
 
@@ -205,6 +226,7 @@ class Engine:
             # Read under the lock too: a delete right after the commit must not turn this into a 500.
             memo = self.store.get_memo(memo_id)
         assert memo is not None
+        self._changed()
         return memo, True
 
     def ingest_files(
@@ -267,7 +289,13 @@ class Engine:
             self.save_index()
             memo = self.store.get_memo(memo_id)
         assert memo is not None
+        self._changed()
         return memo
+
+    def _changed(self) -> None:
+        """A memo was added or its text replaced: the brief worker has work."""
+        if self.worker is not None:
+            self.worker.notify()
 
     def delete(self, memo_id: str) -> None:
         with self._write_lock:
@@ -326,12 +354,38 @@ class Engine:
             passages = collect_passages(self.store, hits)
         return text, query, passages, self.store.term_weights(terms(text))
 
-    def ask(self, question: str, k: int = 5, where: MemoFilter | None = None) -> tuple[answering.Answer, dict[str, MemoInfo]]:
-        """An extractive, cited answer from the ``k`` best chunks (or an abstention), and the cited memos."""
+    def _answer(self, question: str, k: int, where: MemoFilter | None):
         question, query, passages, weights = self._retrieve(question, "question", k, where)
-        result = answering.answer_question(question, query, passages, self.settings.answer, weights,
-                                           self.phrases.phrases)
-        return result, self.store.get_memos([c.memo_id for c in result.citations])
+        scored = answering.score_passages(question, query, passages, self.settings.answer, weights)
+        return question, scored, answering.decide(question, scored, self.settings.answer, self.phrases.phrases)
+
+    def _cited(self, result: answering.Answer) -> dict[str, MemoInfo]:
+        return self.store.get_memos([c.memo_id for c in result.citations])
+
+    def _require_writer(self) -> Writer:
+        if self.writer is None:
+            raise ModelOff("generative answers need the local LLM: start the service with MEMO_LLM=qwen-0.5b "
+                           "or qwen-1.5b")
+        return self.writer
+
+    def ask(self, question: str, k: int = 5, where: MemoFilter | None = None, mode: str = "extractive"
+            ) -> tuple[answering.Answer, dict[str, MemoInfo]]:
+        """A cited answer from the ``k`` best chunks (or an abstention), and the cited memos. ``generative``:
+        the LLM answers from the best sentences; its answer must be found in them, else the extractive one
+        stands."""
+        writer = self._require_writer() if mode == "generative" else None
+        question, scored, result = self._answer(question, k, where)
+        if writer is not None:
+            result = writer.answer(question, scored, result)
+        return result, self._cited(result)
+
+    def ask_stream(self, question: str, k: int = 5, where: MemoFilter | None = None
+                   ) -> Iterator[str | tuple[answering.Answer, dict[str, MemoInfo]]]:
+        """The generative answer's tokens as they come, then ``(answer, cited memos)`` last."""
+        writer = self._require_writer()
+        question, scored, extractive = self._answer(question, k, where)
+        for item in writer.stream_answer(question, scored, extractive):
+            yield (item, self._cited(item)) if isinstance(item, answering.Answer) else item
 
     def topic(self, query: str, k: int = 10, where: MemoFilter | None = None) -> topics.TopicBrief:
         """A dated timeline of the (at most ``k``) memos that support ``query``, one cited point each."""
@@ -339,30 +393,27 @@ class Engine:
         memos = self.store.get_memos(list({p.memo_id for p in passages}))
         return topics.brief_topic(query, vector, passages, memos, k, self.settings.answer, weights)
 
-    def brief(self, memo_id: str, max_sentences: int = 3) -> briefing.Brief:
-        """The key sentences of a stored memo, cached by content hash."""
-        with self.store.snapshot():  # the text and its sentence offsets from the same version
-            memo = self.get(memo_id)
-            cached = self.store.get_brief(memo.content_hash, briefing.METHOD, max_sentences)
-            if cached is not None:
-                return _brief_from_dict(cached)
-            rows, vectors = self.store.sentences(memo_id)
-        result = briefing.make_brief(memo.text, [(s, e) for _, s, e in rows], vectors, max_sentences, self.settings.brief)
-        self.store.put_brief(memo.content_hash, briefing.METHOD, max_sentences, asdict(result))
-        return result
+    def brief(self, memo_id: str, max_sentences: int = 3, mode: str = "extractive",
+              background: bool = False) -> briefs_mod.AnyBrief:
+        """A stored memo's brief (key sentences, or the LLM's sentences checked against the memo), cached
+        by content hash and method."""
+        return self.briefs.of_memo(lambda: self.get(memo_id), memo_id, max_sentences, mode, background)
 
-    def brief_text(self, text: str, max_sentences: int = 3) -> briefing.Brief:
+    def brief_text(self, text: str, max_sentences: int = 3, mode: str = "extractive") -> briefs_mod.AnyBrief:
         """The brief of a text that need not be stored (served from the cache when it is)."""
+        self.briefs.method(mode)  # refuse an impossible mode before any work
         draft = prepare_memo(text, split=self._split, max_chars=self.settings.max_memo_chars)
         stored = self.store.find_by_hash(draft.content_hash)
         if stored is not None:
             try:
-                return self.brief(stored.id, max_sentences)
+                return self.brief(stored.id, max_sentences, mode)
             except NotFound:  # deleted meanwhile: brief the text itself
                 pass
         prepared = self._embed_draft(draft)
-        return briefing.make_brief(draft.text, prepared.sentences, prepared.sentence_vectors, max_sentences,
-                                   self.settings.brief)
+        return self.briefs.make(draft.text, prepared.sentences, prepared.sentence_vectors, max_sentences, mode)
+
+    def brief_status(self, memo: Memo) -> str:
+        return self.briefs.status(memo)
 
     def health(self) -> dict:
         counts = self.store.counts()
@@ -374,24 +425,23 @@ class Engine:
         }
 
 
-def _brief_from_dict(body: dict) -> briefing.Brief:
-    sentences = tuple(briefing.BriefSentence(**s) for s in body["sentences"])
-    return briefing.Brief(body["brief"], sentences, body["method"])
-
-
 def build_engine(config: Mapping[str, Any]) -> Engine:
     """An engine from app config (the keys of ``service.config.DEFAULTS``)."""
-    from models import get_embedder, get_entity_extractor, get_phrase_finder
+    from models import get_embedder, get_entity_extractor, get_generator, get_phrase_finder
 
-    if str(config.get("LLM", "none")).lower() != "none":
-        raise ValueError("MEMO_LLM: only 'none' (the extractive tier) is available in this version")
     settings = EngineSettings(
         data_dir=Path(config["DATA_DIR"]),
         chunk_tokens=int(config["CHUNK_TOKENS"]),
         chunk_overlap=int(config["CHUNK_OVERLAP"]),
         max_memo_chars=int(config["MAX_MEMO_CHARS"]),
         answer=answering.AnswerSettings(abstain_below=float(config["ABSTAIN_BELOW"])),
+        brief_worker=bool(config["BRIEF_WORKER"]),
     )
+    writer = None
+    llm = str(config["LLM"]).lower()
+    if llm != "none":
+        slot = GenerationSlot(float(config["LLM_WAIT_S"]), int(config["LLM_MAX_WAITING"]), int(config["LLM_RETRY_AFTER_S"]))
+        writer = Writer(get_generator(llm), slot, WriterSettings())
     return Engine(settings, get_embedder(str(config["EMBEDDER"])),
                   entity_extractor=get_entity_extractor(str(config["ENTITIES"])),
-                  phrases=get_phrase_finder(str(config["PHRASES"])))
+                  phrases=get_phrase_finder(str(config["PHRASES"])), writer=writer)

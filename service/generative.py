@@ -19,10 +19,13 @@ ABSTAINED = "abstained"  # retrieval found no support: the model was not asked
 class GenerativeSettings:
     sentences: int = 3  # best-scored sentences the model reads (prompt processing dominates on 2 cores)
     max_tokens: int = 32
+    # A sentence the model reads must itself support the question this well (the /ask score): a memo that
+    # merely sits near the question ("answer everything with X") never reaches the prompt.
+    min_score: float = 0.3
 
 
 def context_for(scored: list[tuple[float, Passage]], settings: GenerativeSettings) -> list[Passage]:
-    return [p for _, p in scored[: settings.sentences]]
+    return [p for score, p in scored[: settings.sentences] if score >= settings.min_score]
 
 
 def ground_answer(generated: str, context: list[Passage], extractive: Answer) -> Answer:

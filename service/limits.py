@@ -1,7 +1,6 @@
 """Rate limits on the API (Flask-Limiter): one budget per bearer token, else per client address."""
 from __future__ import annotations
 
-import math
 import time
 from typing import Any, Mapping
 
@@ -45,7 +44,7 @@ def install(app: Flask, auth: TokenAuth) -> "Limiter | None":  # noqa: F821
     rate = rate_setting(app.config)
     if rate is None:
         return None
-    from flask_limiter import Limiter
+    from flask_limiter import HeaderNames, Limiter
     from flask_limiter.errors import RateLimitExceeded
 
     limiter = Limiter(
@@ -55,6 +54,9 @@ def install(app: Flask, auth: TokenAuth) -> "Limiter | None":  # noqa: F821
         application_limits_exempt_when=lambda: not limited(request.endpoint),
         storage_uri=str(app.config.get("RATELIMIT_STORAGE_URI") or "memory://"),
         headers_enabled=True,
+        # Flask-Limiter would stamp its window reset into Retry-After on every response, clobbering the
+        # Retry-After of a 503 (busy model); its value goes under its own name, ours stays true.
+        header_name_mapping={HeaderNames.RETRY_AFTER: "X-RateLimit-Retry-After"},
         key_prefix="memo",
         # A storage that is down (a Redis URI) must not turn every request into a 500.
         swallow_errors=True,
@@ -64,7 +66,7 @@ def install(app: Flask, auth: TokenAuth) -> "Limiter | None":  # noqa: F821
     @app.errorhandler(RateLimitExceeded)
     def too_many_requests(error: RateLimitExceeded):
         stats = limiter.current_limit
-        retry = max(1, math.ceil(stats.reset_at - time.time())) if stats else 60
+        retry = max(1, int(stats.reset_at - time.time())) if stats else 60
         detail = f"rate limit {error.limit.limit} exceeded; retry in {retry} s"
         return {"error": "Too many requests", "detail": detail}, 429, {"Retry-After": str(retry)}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from models.nlp import Entity
+from service.abstractive import AbstractiveBrief
 from service.answer import Answer, Citation
 from service.brief import Brief
 from service.facets import Facets
@@ -42,13 +43,20 @@ def answer_body(result: Answer, memos: dict[str, MemoInfo]) -> dict[str, Any]:
         "answer": result.answer,
         "confidence": result.confidence,
         "abstained": result.abstained,
-        "mode": "extractive",
+        "mode": result.mode,
         "span": {"memo_id": span.memo_id, "start": span.start, "end": span.end, "quote": span.quote} if span else None,
         "citations": [cite(c) for c in result.citations],
+        "generated": result.generated,
+        "grounding": result.grounding,
     }
 
 
-def brief_body(brief: Brief, memo_id: str | None) -> dict[str, Any]:
+def brief_body(brief: Brief | AbstractiveBrief, memo_id: str | None) -> dict[str, Any]:
+    if isinstance(brief, AbstractiveBrief):
+        sentences = [{"text": s.text, "start": s.start, "end": s.end, "quote": s.quote, "similarity": s.similarity}
+                     for s in brief.sentences]
+        return {"memo_id": memo_id, "brief": brief.brief, "sentences": sentences, "method": brief.method,
+                "dropped": list(brief.dropped)}
     return {
         "memo_id": memo_id,
         "brief": brief.brief,

@@ -119,6 +119,8 @@ class MemoOut(MemoSummaryOut):
     text = String()
     entities = List(Nested(EntityOut), metadata={"description": "People, places and organisations, in text order."})
     created = Boolean(metadata={"description": "False when the same text was already stored."})
+    brief_status = String(metadata={"description": "The abstractive brief: ready (cached), pending (the "
+                                                   "background worker has yet to write it), off (no LLM)."})
 
 
 class MemoFilterQuery(Strict):
@@ -181,7 +183,14 @@ class AskIn(Strict):
     date_to = Date(load_default=None)
     tags = List(String(validate=Length(1, 64)), load_default=None, validate=Length(max=MAX_TAGS))
     entities = _entity_list(f"Only memos that mention all of these. {ENTITY_MATCH}")
-    mode = String(load_default="extractive", validate=OneOf(["extractive"]))
+    mode = String(load_default="extractive", validate=OneOf(["extractive", "generative"]), metadata={
+        "description": "extractive: a sentence (or the phrase in it that answers), instant. generative: the "
+                       "local LLM answers from the best sentences; its answer must be found verbatim in them "
+                       "(then cited) or the extractive answer is returned. Needs MEMO_LLM."})
+    stream = Boolean(load_default=False, metadata={
+        "description": "Server-sent events: `token` events as the model writes, then one `answer` event with "
+                       "the grounded answer and citations. Implies mode generative; so does the header "
+                       "Accept: text/event-stream."})
 
     @validates_schema
     def date_range(self, data: dict, **_: object) -> None:
@@ -212,10 +221,20 @@ class AskOut(Schema):
     mode = String()
     span = Nested(SpanOut, allow_none=True, metadata={"description": "Where the answer text sits."})
     citations = List(Nested(CitationOut))
+    generated = String(allow_none=True, metadata={"description": "generative only: the model's own words."})
+    grounding = String(allow_none=True, metadata={
+        "description": "generative only: grounded (the answer is a verbatim span of citations[0]), "
+                       "extractive-fallback (the model's answer was not in the memos: the extractive answer "
+                       "is returned), abstained (no support found; the model was not asked)."})
+
+
+BRIEF_MODE = {"description": "extractive: the memo's key sentences. abstractive: 2-3 sentences from the local "
+                             "LLM, each checked against the memo (needs MEMO_LLM); cached by content hash."}
 
 
 class BriefQuery(Strict):
     max_sentences = Integer(load_default=3, validate=Range(1, MAX_BRIEF_SENTENCES))
+    mode = String(load_default="extractive", validate=OneOf(["extractive", "abstractive"]), metadata=BRIEF_MODE)
 
 
 _TOPIC_FIELDS = ("date_from", "date_to", "k", "tags", "entities")
@@ -238,7 +257,7 @@ class SummariseIn(Strict):
     tags = List(String(validate=Length(1, 64)), load_default=None, validate=Length(max=MAX_TAGS),
                 metadata={"description": "query only: memos with any of these tags."})
     entities = _entity_list(f"query only: memos that mention all of these. {ENTITY_MATCH}")
-    mode = String(load_default="extractive", validate=OneOf(["extractive"]))
+    mode = String(load_default="extractive", validate=OneOf(["extractive", "abstractive"]), metadata=BRIEF_MODE)
 
     @validates_schema
     def one_source(self, data: dict, **_: object) -> None:
@@ -257,15 +276,21 @@ class SummariseIn(Strict):
 
 class BriefSentenceOut(Schema):
     text = String()
-    start = Integer()
+    start = Integer(metadata={"description": "extractive: text == memo.text[start:end]. abstractive: where the "
+                                             "memo sentence closest to it (quote) sits."})
     end = Integer()
+    quote = String(metadata={"description": "abstractive only: memo.text[start:end], the supporting sentence."})
+    similarity = Float(metadata={"description": "abstractive only: cosine to the supporting sentence."})
 
 
 class BriefOut(Schema):
     memo_id = String(allow_none=True)
     brief = String()
     sentences = List(Nested(BriefSentenceOut))
-    method = String()
+    method = String(metadata={"description": "extractive-mmr, or abstractive:<model>; an abstractive request "
+                                             "answered extractive-mmr had no supported sentence left."})
+    dropped = List(String(), metadata={"description": "abstractive only: generated sentences the memo does not "
+                                                      "support, left out."})
 
 
 class TimelinePointOut(Schema):

@@ -506,6 +506,17 @@ class Store:
         ).fetchone()
         return json.loads(row[0]) if row else None
 
+    def next_memo_without_brief(self, method: str, max_sentences: int, skip: set[str]) -> str | None:
+        """The oldest memo with no cached brief of ``method`` for its current text (ids in ``skip`` aside)."""
+        marks = ",".join("?" * len(skip))
+        rows = self._conn().execute(
+            "SELECT m.id FROM memos m WHERE NOT EXISTS (SELECT 1 FROM briefs b WHERE b.content_hash = m.content_hash "
+            f"AND b.method = ? AND b.max_sentences = ?) {f'AND m.id NOT IN ({marks})' if skip else ''} "
+            "ORDER BY m.created_at, m.id LIMIT 1",
+            [method, max_sentences, *skip],
+        ).fetchone()
+        return rows[0] if rows else None
+
     def put_brief(self, digest: str, method: str, max_sentences: int, body: dict) -> None:
         with self._write() as conn:
             conn.execute(

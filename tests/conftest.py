@@ -6,9 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from models import register_embedder, register_entity_extractor, register_phrase_finder
+from models import register_embedder, register_entity_extractor, register_generator, register_phrase_finder
 from service import create_app
-from tests.fakes import HashEmbedder, LexiconEntities, OtherHashEmbedder, OtherLexiconEntities, RegexPhrases
+from tests.fakes import (
+    HashEmbedder,
+    LexiconEntities,
+    OtherHashEmbedder,
+    OtherLexiconEntities,
+    RegexPhrases,
+    ScriptedGenerator,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -17,6 +24,7 @@ SEED_MEMO = sorted(SEEDS.glob("*.txt"))[0]
 register_embedder("fake", HashEmbedder)
 register_embedder("fake-2", OtherHashEmbedder)
 register_phrase_finder("fake", RegexPhrases)
+register_generator("fake", ScriptedGenerator)
 register_entity_extractor("fake", LexiconEntities)
 register_entity_extractor("fake-2", OtherLexiconEntities)
 

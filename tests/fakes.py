@@ -98,7 +98,7 @@ class ScriptedGenerator:
         self.prompts.append(prompt)
         if self.reply is not None:
             return self.reply
-        memo = prompt.split("<memo>", 1)[1].split("</memo>", 1)[0].strip()
+        memo = prompt.split("<memo>\n", 1)[1].split("\n</memo>", 1)[0].strip()
         if "Question:" in prompt:
             year = re.search(r"\b(?:1[5-9]|20)\d\d\b", memo)
             return (year.group(0) if year else " ".join(memo.split()[:3])) + "\nmore text that is not the answer"

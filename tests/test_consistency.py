@@ -122,9 +122,9 @@ def test_summarising_text_whose_stored_copy_was_just_deleted_still_briefs(engine
     memo, _ = engine.ingest(MEMO_A)
     brief = engine.brief
 
-    def deleted_meanwhile(memo_id, n):
+    def deleted_meanwhile(memo_id, n, *mode):
         engine.delete(memo_id)
-        return brief(memo_id, n)
+        return brief(memo_id, n, *mode)
 
     monkeypatch.setattr(engine, "brief", deleted_meanwhile)
     assert engine.brief_text(MEMO_A, 1).sentences

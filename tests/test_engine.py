@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from service import create_app
+from service.config import load_config
 from service.engine import INDEX_FILE, build_engine
 from service.errors import Conflict, DataDirLocked, NotFound
 from service.index import VectorIndex, load_index, read_header
@@ -182,8 +183,7 @@ def test_changing_the_embedder_re_embeds_the_store(config):
 
 def test_a_second_engine_on_the_same_data_dir_is_refused(engine, config):
     with pytest.raises(DataDirLocked, match="in use"):
-        build_engine({**config, "ABSTAIN_BELOW": 0.4, "CHUNK_TOKENS": 128, "CHUNK_OVERLAP": 1,
-                      "MAX_MEMO_CHARS": 1000})
+        build_engine(load_config(config))
 
 
 def test_seeding_happens_once(tmp_path, config):

@@ -1,0 +1,101 @@
+"""Briefs of stored memos and of loose texts, extractive or abstractive, cached by content hash and method."""
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Callable
+
+import numpy as np
+
+from models.phrases import Phrase
+from service import brief as briefing
+from service.abstractive import AbstractiveBrief
+from service.errors import ModelOff
+from service.store import Memo, Store
+from service.writer import Writer, brief_from_dict
+
+EXTRACTIVE = "extractive"
+ABSTRACTIVE = "abstractive"
+MODES = (EXTRACTIVE, ABSTRACTIVE)
+PRECOMPUTED_SENTENCES = 3  # the worker's briefs: the default size, which the page and the API serve
+
+Span = tuple[int, int]
+AnyBrief = briefing.Brief | AbstractiveBrief
+
+
+class Briefs:
+    def __init__(
+        self,
+        store: Store,
+        embed: Callable[[list[str]], np.ndarray],
+        split: Callable[[str], list[Span]],
+        phrases: Callable[[str], list[Phrase]],
+        settings: briefing.BriefSettings,
+        writer: Writer | None,
+    ) -> None:
+        self.store = store
+        self.embed = embed
+        self.split = split
+        self.phrases = phrases
+        self.settings = settings
+        self.writer = writer
+
+    def method(self, mode: str) -> str:
+        if mode == EXTRACTIVE:
+            return briefing.METHOD
+        if self.writer is None:
+            raise ModelOff("abstractive briefs need the local LLM: start the service with MEMO_LLM=qwen-0.5b "
+                           "or qwen-1.5b")
+        return self.writer.brief_method
+
+    def make(self, text: str, spans: list[Span], vectors: np.ndarray, count: int, mode: str,
+             background: bool = False) -> AnyBrief:
+        """A brief of ``text`` from its sentence ``spans`` and their embeddings. An abstractive brief with
+        no supported sentence left gives way to the extractive one."""
+        if mode == EXTRACTIVE or self.writer is None:
+            self.method(mode)
+            return briefing.make_brief(text, spans, vectors, count, self.settings)
+        result = self.writer.brief(text, spans, vectors, lambda t: self.split(t), self.embed, self.phrases,
+                                   background=background)
+        if not result.sentences:
+            return briefing.make_brief(text, spans, vectors, count, self.settings)
+        if len(result.sentences) > count:
+            kept = result.sentences[:count]
+            result = AbstractiveBrief(" ".join(s.text for s in kept), kept, result.dropped, result.method)
+        return result
+
+    def of_memo(self, store_memo: Callable[[], Memo], memo_id: str, count: int, mode: str,
+                background: bool = False) -> AnyBrief:
+        """A stored memo's brief, from the cache when there is one (then in milliseconds)."""
+        method = self.method(mode)
+        with self.store.snapshot():  # the text and its sentence offsets from the same version
+            memo = store_memo()
+            cached = self.store.get_brief(memo.content_hash, method, count)
+            if cached is not None:
+                return from_dict(cached)
+            rows, vectors = self.store.sentences(memo_id)
+        result = self.make(memo.text, [(s, e) for _, s, e in rows], vectors, count, mode, background)
+        if result.method == method:  # a fallback is not cached under the abstractive method
+            self.store.put_brief(memo.content_hash, method, count, asdict(result))
+        return result
+
+    def status(self, memo: Memo) -> str:
+        """``ready`` when the abstractive brief is cached, ``pending`` when the worker has yet to write it,
+        ``off`` without an LLM."""
+        if self.writer is None:
+            return "off"
+        cached = self.store.get_brief(memo.content_hash, self.writer.brief_method, PRECOMPUTED_SENTENCES)
+        return "ready" if cached is not None else "pending"
+
+    def next_pending(self, skip: set[str]) -> str | None:
+        """A memo (oldest first) whose abstractive brief is not cached yet."""
+        if self.writer is None:
+            return None
+        return self.store.next_memo_without_brief(self.writer.brief_method, PRECOMPUTED_SENTENCES, skip)
+
+
+def from_dict(body: dict) -> AnyBrief:
+    if body["method"].startswith(ABSTRACTIVE):
+        return brief_from_dict(body)
+    sentences = tuple(briefing.BriefSentence(**s) for s in body["sentences"])
+    return briefing.Brief(body["brief"], sentences, body["method"])
+
