@@ -103,7 +103,14 @@ def _no_entities() -> "EntityExtractor":
     return NoEntities()
 
 
+def _minilm_int8() -> "Embedder":
+    from models.onnx_embedder import load_minilm_int8
+
+    return load_minilm_int8()
+
+
 register_embedder("minilm", _minilm)
+register_embedder("minilm-int8", _minilm_int8)
 register_entity_extractor("spacy", _spacy_sm)
 register_entity_extractor("none", _no_entities)
 

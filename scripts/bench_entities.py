@@ -64,7 +64,7 @@ def time_ingest(texts: list[str]) -> dict[str, list[float]]:
                                                    "ENTITIES": name})) for name in times}
         try:
             for engine in engines.values():
-                engine.ingest("Warm-up memo about ports in Syria.", save=False)
+                engine.ingest("Warm-up memo about ports in Syria.")
             for i, text in enumerate(texts):
                 for name in (("spacy", "none") if i % 2 == 0 else ("none", "spacy")):
                     t = time.perf_counter()

@@ -14,7 +14,15 @@ DEFAULTS: dict[str, object] = {
     "DATA_DIR": "data",
     # memos ingested on the first start of an empty store (None: no seeding)
     "SEEDS_DIR": str(REPO_SEEDS),
+    # "minilm" (fp32, sentence-transformers + torch) or "minilm-int8" (int8 ONNX, onnxruntime; no torch)
     "EMBEDDER": "minilm",
+    # vector index: exact Flat up to this many chunks, IVF (nprobe probes) beyond; measured with memo bench
+    "INDEX_FLAT_MAX": 30_000,
+    "INDEX_NPROBE": 32,
+    # unsaved index changes are written at most this often, in the background (0: after every write)
+    "INDEX_SAVE_S": 10,
+    # memos embedded per call by memo ingest and seeding
+    "INGEST_BATCH": 16,
     # candidate phrases for short answers: "spacy" (parser + NER) or "none" (whole sentences)
     "PHRASES": "spacy",
     # named-entity model registry name ("none" switches entity extraction off)

@@ -21,11 +21,13 @@ from service import brief as briefing
 from service import briefs as briefs_mod
 from service import entities as ner
 from service import topics
-from service.chunking import bound_sentences, chunk_sentences
 from service.errors import Conflict, DataDirLocked, IndexMismatch, InvalidInput, ModelOff, NotFound
 from service.facets import Facets, count_facets
-from service.index import FORMAT_VERSION, IndexHeader, VectorIndex, load_index
-from service.ingest import MemoDraft, find_memo_files, prepare_memo, read_memo_bytes
+from service.index import VectorIndex, read_index
+from service.index_kinds import IndexPolicy
+from service.index_upkeep import IndexSaver, build_index, catch_up
+from service.ingest import MemoDraft, find_memo_files, read_memo_bytes
+from service.preparation import Preparer
 from service.lexical import terms
 from service.retrieval import Hit, RetrievalSettings, collect_passages, search_chunks
 from service.slot import GenerationSlot
@@ -50,6 +52,9 @@ class EngineSettings:
     brief: briefing.BriefSettings = field(default_factory=briefing.BriefSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     brief_worker: bool = True  # with an LLM: write abstractive briefs in the background after ingest
+    index: IndexPolicy = field(default_factory=IndexPolicy)
+    index_save_s: float = 10.0  # unsaved index changes are written at most this often (0: at every write)
+    ingest_batch: int = 16  # memos embedded together by ingest_files (memo ingest, seeding)
 
 
 class DataDirLock:
@@ -106,6 +111,8 @@ class Engine:
         self._lock_file = DataDirLock(data_dir / LOCK_FILE)
         self._write_lock = threading.Lock()
         self._index_path = data_dir / INDEX_FILE
+        self.prep = Preparer(embedder, self.splitter, self.entity_extractor, settings.chunk_tokens,
+                             settings.chunk_overlap, settings.max_memo_chars)
         try:
             self.store = Store(data_dir / DB_FILE, embedder.dimension)
             self._check_model()
@@ -114,6 +121,7 @@ class Engine:
         except BaseException:
             self._lock_file.release()
             raise
+        self._saver = IndexSaver(self._save_now, settings.index_save_s)
         self.briefs = briefs_mod.Briefs(self.store, self.embedder.embed, lambda t: self.splitter.spans(t),
                                         self.phrases.phrases, settings.brief, writer)
         self.worker: BriefWorker | None = None
@@ -139,25 +147,36 @@ class Engine:
         for info in memos:
             memo = self.store.get_memo(info.id)
             assert memo is not None
-            prepared = self._prepare(memo.text, title=memo.title, date=memo.date, source=memo.source, tags=memo.tags)
+            prepared = self.prep.prepare(memo.text, title=memo.title, date=memo.date, source=memo.source,
+                                         tags=memo.tags)
             self.store.replace_memo(memo.id, prepared)
 
-    def _expected_header(self) -> IndexHeader:
-        return IndexHeader(
-            FORMAT_VERSION, self.embedder.name, self.embedder.dimension, self.store.counts()["chunks"],
-            self.store.generation(),
-        )
-
     def _open_index(self) -> VectorIndex:
+        """The saved index, checked against the store and caught up with it; rebuilt when it cannot be."""
         # Temporary files of saves a crash interrupted; nobody else writes here (we hold the lock).
         for stale in self._index_path.parent.glob(f"{INDEX_FILE}.*.tmp"):
             log.info("removing %s, left by an interrupted index save", stale.name)
             stale.unlink(missing_ok=True)
-        expected = self._expected_header()
         try:
-            index = load_index(self._index_path, expected)
-            if not np.array_equal(index.ids(), self.store.chunk_id_array()):
-                raise IndexMismatch(f"{self._index_path}: its ids are not the store's chunk ids")
+            index, header = read_index(self._index_path)
+            generation = self.store.generation()
+            if (header.model, header.dimension) != (self.embedder.name, self.embedder.dimension):
+                raise IndexMismatch(f"{self._index_path}: made by {header.model}/{header.dimension}, not "
+                                    f"{self.embedder.name}/{self.embedder.dimension}")
+            if header.generation > generation:
+                raise IndexMismatch(f"{self._index_path}: generation {header.generation} is ahead of the store's {generation}")
+            if header.generation == generation:
+                if not np.array_equal(index.ids(), self.store.chunk_id_array()):
+                    raise IndexMismatch(f"{self._index_path}: its ids are not the store's chunk ids")
+            else:
+                added, removed = catch_up(index, self.store)
+                log.info("catching the index up with the store (generation %d -> %d): %d vectors added, %d removed",
+                         header.generation, generation, added, removed)
+            if self.settings.index.needs_rebuild(index.kind, index.trained_for, len(index)):
+                log.info("a %s index no longer suits %d vectors: rebuilding it", index.kind, len(index))
+                return self.rebuild_index()
+            if header.generation != generation:
+                index.save(self._index_path, generation)
             return index
         except FileNotFoundError:
             log.info("no index file yet: building it from the store")
@@ -166,10 +185,9 @@ class Engine:
         return self.rebuild_index()
 
     def rebuild_index(self) -> VectorIndex:
-        """A fresh index from the embeddings in SQLite (no re-embedding), saved atomically."""
-        index = VectorIndex(self.embedder.name, self.embedder.dimension)
-        for ids, vectors in self.store.iter_chunk_vectors():
-            index.add(ids, vectors)
+        """A fresh index (of the kind the policy picks for the store's size) from the embeddings in SQLite
+        (no re-embedding), saved atomically."""
+        index = build_index(self.store, self.embedder.name, self.settings.index)
         index.save(self._index_path, self.store.generation())
         self.index = index
         return index
@@ -177,6 +195,7 @@ class Engine:
     def close(self) -> None:
         if self.worker is not None:
             self.worker.stop()
+        self._saver.stop()
         self.store.close()
         self._lock_file.release()
 
@@ -188,46 +207,66 @@ class Engine:
 
     # -- ingest --------------------------------------------------------------------------------
 
-    def _split(self, text: str, start: int) -> list[tuple[int, int]]:
-        return self.splitter.spans(text, start)
-
-    def _prepare(self, text: str, **meta) -> PreparedMemo:
-        draft = prepare_memo(text, split=self._split, max_chars=self.settings.max_memo_chars, **meta)
-        return self._embed_draft(draft)
-
-    def _embed_draft(self, draft: MemoDraft) -> PreparedMemo:
-        sentences, counts = bound_sentences(
-            draft.text, draft.sentences, self.embedder.count_tokens, self.settings.chunk_tokens
-        )
-        chunks = chunk_sentences(sentences, counts, self.settings.chunk_tokens, self.settings.chunk_overlap)
-        texts = [draft.text[s:e] for s, e in sentences] + [draft.text[c.start : c.end] for c in chunks]
-        vectors = self.embedder.embed(texts)
-        entities = ner.find_entities(self.entity_extractor, draft.text)
-        return PreparedMemo(draft, sentences, vectors[: len(sentences)], chunks, vectors[len(sentences) :],
-                            entities, self.entity_extractor.name)
-
-    def ingest(self, text: str, *, save: bool = True, **meta) -> tuple[Memo, bool]:
+    def ingest(self, text: str, **meta) -> tuple[Memo, bool]:
         """Store a memo; returns ``(memo, created)``. The same text again returns the stored memo."""
-        draft = prepare_memo(text, split=self._split, max_chars=self.settings.max_memo_chars, **meta)
+        draft = self.prep.draft(text, **meta)
         existing = self.store.find_by_hash(draft.content_hash)
         if existing is not None:
             return existing, False
-        prepared = self._embed_draft(draft)
+        return self._store_new(self.prep.embed([draft])[0])
+
+    def _store_new(self, prepared: PreparedMemo) -> tuple[Memo, bool]:
         memo_id = secrets.token_hex(8)
         with self._write_lock:
             # Checked again under the lock: two identical POSTs race here, and only one may store.
-            existing = self.store.find_by_hash(draft.content_hash)
+            existing = self.store.find_by_hash(prepared.draft.content_hash)
             if existing is not None:
                 return existing, False
             ids = self.store.add_memo(memo_id, prepared)
             self.index.add(ids, prepared.chunk_vectors)
-            if save:
-                self.save_index()
+            self._resize_index()
             # Read under the lock too: a delete right after the commit must not turn this into a 500.
             memo = self.store.get_memo(memo_id)
         assert memo is not None
         self._changed()
         return memo, True
+
+    def ingest_many(self, items: Iterable[tuple[str, dict]], progress: Callable[[int, Memo | None, bool], None] | None = None,
+                    skip_invalid: bool = False) -> list[tuple[Memo | None, bool]]:
+        """Ingest ``(text, metadata)`` pairs, ``settings.ingest_batch`` memos per embedding call; returns
+        ``(memo, created)`` per item, in order (``(None, False)`` for an invalid text when ``skip_invalid``,
+        else InvalidInput stops the run). ``progress(i, memo, created)`` after each. Saves the index at the end."""
+        items = list(items)
+        results: list[tuple[Memo | None, bool]] = []
+        try:
+            for start in range(0, len(items), self.settings.ingest_batch):
+                drafts: list[MemoDraft | None] = []
+                for text, meta in items[start : start + self.settings.ingest_batch]:
+                    try:
+                        drafts.append(self.prep.draft(text, **meta))
+                    except InvalidInput:
+                        if not skip_invalid:
+                            raise
+                        drafts.append(None)
+                fresh, seen = [], set()
+                for draft in drafts:
+                    if draft is not None and draft.content_hash not in seen and self.store.find_by_hash(draft.content_hash) is None:
+                        fresh.append(draft)
+                        seen.add(draft.content_hash)
+                prepared = {p.draft.content_hash: p for p in self.prep.embed(fresh)}
+                for offset, draft in enumerate(drafts):
+                    if draft is None:
+                        memo, created = None, False
+                    elif draft.content_hash in prepared:
+                        memo, created = self._store_new(prepared.pop(draft.content_hash))
+                    else:  # stored before, or a repeat of an item earlier in this batch
+                        memo, created = self.store.find_by_hash(draft.content_hash), False
+                    results.append((memo, created))
+                    if progress:
+                        progress(start + offset, memo, created)
+        finally:
+            self._saver.flush()
+        return results
 
     def ingest_files(
         self,
@@ -235,19 +274,12 @@ class Engine:
         tags: Iterable[str] = (),
         progress: Callable[[Path, Memo, bool], None] | None = None,
     ) -> list[tuple[Memo, bool]]:
-        """Ingest memo files and folders (``.txt``/``.md``); saves the index once at the end."""
-        results = []
-        try:
-            for path in find_memo_files(list(paths)):
-                text = read_memo_bytes(path.read_bytes(), name=str(path))
-                memo, created = self.ingest(text, save=False, source=path.name, tags=list(tags))
-                results.append((memo, created))
-                if progress:
-                    progress(path, memo, created)
-        finally:
-            with self._write_lock:
-                self.save_index()
-        return results
+        """Ingest memo files and folders (``.txt``/``.md``) in batches (``ingest_many``)."""
+        files = find_memo_files(list(paths))
+        items = [(read_memo_bytes(path.read_bytes(), name=str(path)), {"source": path.name, "tags": list(tags)})
+                 for path in files]
+        report = (lambda i, memo, created: progress(files[i], memo, created)) if progress else None
+        return self.ingest_many(items, report)  # type: ignore[return-value]
 
     def seed(self, folder: Path) -> int:
         """Ingest ``folder`` once, on the first start of an empty store; returns how many memos were added."""
@@ -264,7 +296,7 @@ class Engine:
             raise NotFound(f"no memo {memo_id}")
         # Title and date that came from the old text (its first sentence, its header) are derived
         # again from the new text; ones a user set explicitly are kept unless replaced.
-        derived = prepare_memo(current.text, split=self._split, max_chars=len(current.text) + 1)
+        derived = self.prep.draft(current.text, max_chars=len(current.text) + 1)
         merged: dict[str, Any] = {
             "title": current.title if current.title != derived.title else None,
             "date": current.date if current.date != derived.date else None,
@@ -272,7 +304,7 @@ class Engine:
             "tags": current.tags,
         }
         merged.update({k: v for k, v in meta.items() if v is not None})
-        prepared = self._prepare(text, **merged)
+        prepared = self.prep.prepare(text, **merged)
         with self._write_lock:
             clash = self.store.find_by_hash(prepared.draft.content_hash)
             if clash is not None and clash.id != memo_id:
@@ -286,14 +318,15 @@ class Engine:
             removed, added = changed
             self.index.remove(removed)
             self.index.add(added, prepared.chunk_vectors)
-            self.save_index()
+            self._resize_index()
             memo = self.store.get_memo(memo_id)
         assert memo is not None
         self._changed()
         return memo
 
     def _changed(self) -> None:
-        """A memo was added or its text replaced: the brief worker has work."""
+        """A memo was added or its text replaced: the index has unsaved changes, the brief worker has work."""
+        self._saver.changed()
         if self.worker is not None:
             self.worker.notify()
 
@@ -303,11 +336,24 @@ class Engine:
             if removed is None:
                 raise NotFound(f"no memo {memo_id}")
             self.index.remove(removed)
-            self.save_index()
+            self._resize_index()
+        self._saver.changed()
+
+    def _resize_index(self) -> None:
+        """After a write, under the write lock: rebuild the index when its kind no longer suits its size
+        (searches go on with the old one meanwhile)."""
+        if self.settings.index.needs_rebuild(self.index.kind, self.index.trained_for, len(self.index)):
+            log.info("a %s index no longer suits %d vectors: rebuilding it", self.index.kind, len(self.index))
+            self.rebuild_index()
+
+    def _save_now(self) -> None:
+        """Write the index with the store's generation it reflects."""
+        with self._write_lock:
+            self.index.save(self._index_path, self.store.generation())
 
     def save_index(self) -> None:
-        """Write the index with the store's generation. Callers hold the write lock."""
-        self.index.save(self._index_path, self.store.generation())
+        """Write the index now if it has unsaved changes."""
+        self._saver.flush()
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -402,14 +448,14 @@ class Engine:
     def brief_text(self, text: str, max_sentences: int = 3, mode: str = "extractive") -> briefs_mod.AnyBrief:
         """The brief of a text that need not be stored (served from the cache when it is)."""
         self.briefs.method(mode)  # refuse an impossible mode before any work
-        draft = prepare_memo(text, split=self._split, max_chars=self.settings.max_memo_chars)
+        draft = self.prep.draft(text)
         stored = self.store.find_by_hash(draft.content_hash)
         if stored is not None:
             try:
                 return self.brief(stored.id, max_sentences, mode)
             except NotFound:  # deleted meanwhile: brief the text itself
                 pass
-        prepared = self._embed_draft(draft)
+        prepared = self.prep.embed([draft])[0]
         return self.briefs.make(draft.text, prepared.sentences, prepared.sentence_vectors, max_sentences, mode)
 
     def brief_status(self, memo: Memo) -> str:
@@ -436,6 +482,9 @@ def build_engine(config: Mapping[str, Any]) -> Engine:
         max_memo_chars=int(config["MAX_MEMO_CHARS"]),
         answer=answering.AnswerSettings(abstain_below=float(config["ABSTAIN_BELOW"])),
         brief_worker=bool(config["BRIEF_WORKER"]),
+        index=IndexPolicy(flat_max=int(config["INDEX_FLAT_MAX"]), nprobe=int(config["INDEX_NPROBE"])),
+        index_save_s=float(config["INDEX_SAVE_S"]),
+        ingest_batch=int(config["INGEST_BATCH"]),
     )
     writer = None
     llm = str(config["LLM"]).lower()

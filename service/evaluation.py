@@ -8,7 +8,6 @@ from typing import Callable
 from service import metrics
 from service.datasets import Document, QAItem, RetrievalSet, SummaryItem
 from service.engine import Engine
-from service.errors import InvalidInput
 from service.retrieval import MODES, rank_memos
 from service.store import MemoFilter
 
@@ -24,18 +23,11 @@ def ingest_documents(engine: Engine, docs: list[Document], progress: Progress | 
     (identical texts share one memo). Documents the service refuses (empty ones) are left out: they
     can only count as misses."""
     owners: dict[str, list[str]] = defaultdict(list)
-    try:
-        for doc in docs:
-            text = f"{doc.title}\n\n{doc.text}" if doc.title else doc.text
-            try:
-                memo, _ = engine.ingest(text, save=False, title=doc.title or None)
-            except InvalidInput:
-                continue
+    items = [(f"{doc.title}\n\n{doc.text}" if doc.title else doc.text, {"title": doc.title or None}) for doc in docs]
+    for doc, (memo, _) in zip(docs, engine.ingest_many(items, skip_invalid=True,
+                                                       progress=(lambda *_: progress(1)) if progress else None)):
+        if memo is not None:
             owners[memo.id].append(doc.id)
-            if progress:
-                progress(1)
-    finally:
-        engine.save_index()
     return dict(owners)
 
 

@@ -1,8 +1,9 @@
-"""FAISS inner-product index over chunk ids, saved with a versioned header and replaced atomically."""
+"""FAISS inner-product index over chunk ids (Flat or IVF), saved with a versioned header and replaced atomically."""
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import struct
 import tempfile
@@ -14,6 +15,7 @@ from typing import Iterable
 import numpy as np
 
 from service.errors import IndexMismatch
+from service.index_kinds import FLAT, IVF, KINDS, new_flat
 
 MAGIC = b"MEMOIDX\x00"
 # 2: the header carries a sha256 of the FAISS payload (v1 files are rebuilt from the store).
@@ -30,23 +32,31 @@ class IndexHeader:
     dimension: int
     count: int
     generation: int
-    kind: str = "flat-ip"
+    kind: str = FLAT
     checksum: str = ""
+    nlist: int = 0  # IVF: inverted lists, probes per search, vectors it was trained for
+    nprobe: int = 0
+    trained_for: int = 0
 
 
 class VectorIndex:
-    """Exact inner-product search (vectors are normalised, so scores are cosines) with deletable ids.
+    """Inner-product search (vectors are normalised, so scores are cosines) with deletable ids: exact
+    (``flat-ip``, FAISS IndexIDMap2(IndexFlatIP)) or inverted lists (``ivf-flat-ip``, IndexIVFFlat, which
+    keeps ids itself and removes them in place).
 
     Thread-safe: one lock around every FAISS call, so a search never sees a half-applied change.
     """
 
-    def __init__(self, model: str, dimension: int, index=None) -> None:
-        import faiss
-
+    def __init__(self, model: str, dimension: int, index=None, kind: str = FLAT, trained_for: int = 0) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"index kind {kind!r}; expected one of {KINDS}")
         self.model = model
         self.dimension = dimension
-        self._index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+        self.kind = kind
+        self.trained_for = trained_for
+        self._index = index if index is not None else new_flat(dimension)
         self._lock = threading.Lock()
+
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
@@ -76,18 +86,31 @@ class VectorIndex:
 
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, self.dimension)
         params = None
-        if allowed is not None:
-            if len(allowed) == 0:
-                return []
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64)))
+        if allowed is not None and len(allowed) == 0:
+            return []
         with self._lock:
-            k = min(k, len(self))
+            total = len(self)
+            k = min(k, total)
             if k <= 0:
                 return []
+            selector = None if allowed is None else faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
+            if self.kind == IVF:
+                # A filter keeps a share of each list: probe more lists, so about as many allowed vectors
+                # are compared as an unfiltered search compares (rejected ids cost only a set lookup).
+                probes = self._index.nprobe
+                if allowed is not None:
+                    probes = min(self._index.nlist, math.ceil(probes * total / max(len(allowed), 1)))
+                params = faiss.SearchParametersIVF(sel=selector, nprobe=probes)
+            elif selector is not None:
+                params = faiss.SearchParameters(sel=selector)
             scores, ids = self._index.search(query, k, params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
     def header(self, generation: int) -> IndexHeader:
+        if self.kind == IVF:
+            return IndexHeader(FORMAT_VERSION, self.model, self.dimension, len(self), generation, IVF,
+                               nlist=int(self._index.nlist), nprobe=int(self._index.nprobe),
+                               trained_for=self.trained_for)
         return IndexHeader(FORMAT_VERSION, self.model, self.dimension, len(self), generation)
 
     def ids(self) -> np.ndarray:
@@ -95,7 +118,12 @@ class VectorIndex:
         import faiss
 
         with self._lock:
-            return np.sort(faiss.vector_to_array(self._index.id_map).astype(np.int64))
+            if self.kind == FLAT:
+                return np.sort(faiss.vector_to_array(self._index.id_map).astype(np.int64))
+            lists = self._index.invlists
+            parts = [faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).astype(np.int64)
+                     for i in range(self._index.nlist) if lists.list_size(i)]
+        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 
     def save(self, path: Path, generation: int) -> None:
         """Write header + index to a temporary file, fsync it, then ``os.replace`` it into place."""
@@ -146,15 +174,27 @@ def _read_header(f, path: Path) -> IndexHeader:
 
 
 def load_index(path: Path, expected: IndexHeader) -> VectorIndex:
-    """Load an index file, refusing it loudly (IndexMismatch) unless its header equals ``expected``
-    (all but the checksum), the payload hashes to the header's checksum, and it holds the count the
-    header promises. A damaged payload never reaches FAISS's deserializer."""
+    """Load an index file, refusing it loudly (IndexMismatch) unless its header equals ``expected`` in
+    format, model, dimension, count and generation, and it passes ``read_index``'s checks."""
+    index, header = read_index(path)
+    fields = ("format_version", "model", "dimension", "count", "generation")
+    if any(getattr(header, f) != getattr(expected, f) for f in fields):
+        raise IndexMismatch(f"{path}: header {asdict(header)} does not match the store {asdict(expected)}")
+    return index
+
+
+def read_index(path: Path) -> tuple[VectorIndex, IndexHeader]:
+    """An index file and its header, refused loudly (IndexMismatch) unless it is of this format version,
+    the payload hashes to the header's checksum, and the payload is the kind, count and dimension the
+    header says. A damaged payload never reaches FAISS's deserializer."""
     import faiss
 
     with open(path, "rb") as f:
         header = _read_header(f, path)
-        if replace(header, checksum="") != replace(expected, checksum=""):
-            raise IndexMismatch(f"{path}: header {asdict(header)} does not match the store {asdict(expected)}")
+        if header.format_version != FORMAT_VERSION:
+            raise IndexMismatch(f"{path}: format version {header.format_version}, this service reads {FORMAT_VERSION}")
+        if header.kind not in KINDS:
+            raise IndexMismatch(f"{path}: unknown index kind {header.kind!r}")
         raw = f.read()
     if hashlib.sha256(raw).hexdigest() != header.checksum:
         raise IndexMismatch(f"{path}: payload checksum does not match its header")
@@ -165,4 +205,7 @@ def load_index(path: Path, expected: IndexHeader) -> VectorIndex:
         raise IndexMismatch(f"{path}: corrupt FAISS payload ({exc})") from None
     if index.ntotal != header.count or index.d != header.dimension:
         raise IndexMismatch(f"{path}: payload holds {index.ntotal}x{index.d}, header says {header.count}x{header.dimension}")
-    return VectorIndex(header.model, header.dimension, index)
+    expected_type = faiss.IndexIDMap2 if header.kind == FLAT else faiss.IndexIVFFlat
+    if not isinstance(index, expected_type):
+        raise IndexMismatch(f"{path}: payload is a {type(index).__name__}, header says {header.kind}")
+    return VectorIndex(header.model, header.dimension, index, header.kind, header.trained_for), header

@@ -64,14 +64,14 @@ def test_identical_posts_racing_store_one_memo(engine, monkeypatch):
 
 def test_update_of_a_memo_deleted_meanwhile_is_404_and_leaves_nothing_behind(engine, monkeypatch):
     memo, _ = engine.ingest(MEMO_A)
-    prepare = engine._prepare
+    prepare = engine.prep.prepare
 
     def prepare_then_lose_the_race(text, **meta):
         prepared = prepare(text, **meta)
         engine.delete(memo.id)  # lands while the new text is being embedded
         return prepared
 
-    monkeypatch.setattr(engine, "_prepare", prepare_then_lose_the_race)
+    monkeypatch.setattr(engine.prep, "prepare", prepare_then_lose_the_race)
     with pytest.raises(NotFound):
         engine.update(memo.id, MEMO_B)
     assert engine.health() == {"memos": 0, "chunks": 0, "sentences": 0, "vectors": 0}

