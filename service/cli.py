@@ -1,4 +1,4 @@
-"""The ``memo`` command: serve, ingest, ask, brief, topic, list, delete (heavy imports happen inside commands)."""
+"""The ``memo`` command: serve, ingest, ask, brief, topic, list, delete, eval, bench (heavy imports inside commands)."""
 from __future__ import annotations
 
 import json
@@ -73,12 +73,19 @@ def ingest(paths: tuple[Path, ...], tags: tuple[str, ...]) -> None:
     """Ingest memo files (.txt, .md) and folders of them."""
     from service.ingest import find_memo_files
 
+    import time
+
     files = find_memo_files(list(paths))
     with open_engine() as engine, click.progressbar(length=len(files), label="ingesting", file=sys.stderr) as bar:
+        chunks = engine.health()["chunks"]
+        started = time.perf_counter()
         results = engine.ingest_files(files, tags=tags, progress=lambda *_: bar.update(1))
+        seconds = time.perf_counter() - started
+        chunks = engine.health()["chunks"] - chunks
     added = sum(created for _, created in results)
     existing = len(results) - added
-    click.echo(f"{added} added, {existing} already stored, {len(files)} files")
+    click.echo(f"{added} added, {existing} already stored, {len(files)} files; {chunks} chunks in {seconds:.1f} s "
+               f"({added / seconds if seconds else 0:.1f} memos/s, {chunks / seconds if seconds else 0:.1f} chunks/s)")
 
 
 @main.command()
@@ -182,6 +189,35 @@ def delete(memo_ids: tuple[str, ...]) -> None:
         for memo_id in memo_ids:
             engine.delete(memo_id)
             click.echo(f"deleted {memo_id}")
+
+
+@main.command()
+@click.option("--quick", is_flag=True, help="A tiny run (about a minute, no peer): CI's smoke test.")
+@click.option("--memos", help="Comma-separated store sizes (default 1000,10000): the first posted over HTTP, "
+                               "the rest added with memo ingest.")
+@click.option("--vectors", help="Comma-separated vector counts for search alone (default 100000,1000000).")
+@click.option("--questions", type=click.IntRange(1), help="Questions per one-client /ask pass (default 200).")
+@click.option("--embedder", help="Embedder the served app uses (default minilm-int8).")
+@click.option("--peer/--no-peer", default=None, help="Run txtai beside ours (default: on, off with --quick).")
+@click.option("--hnsw-max", type=click.IntRange(0), help="Build HNSW only up to this many vectors (default 1000000).")
+@click.option("--eval-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=lambda: str(Path(__file__).resolve().parent.parent.parent / "shared" / "eval"),
+              show_default="../shared/eval", help="Public texts and questions (formats of ../shared/eval/README.md).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON here.")
+def bench(quick: bool, memos: str | None, vectors: str | None, questions: int | None, embedder: str | None,
+          peer: bool | None, hnsw_max: int | None, eval_dir: Path, out: Path | None) -> None:
+    """Measure ingest, /ask and brief latency over HTTP, server RSS, vector search at scale and txtai."""
+    from dataclasses import replace
+
+    from service.bench import BenchOptions, quick_options, run_bench, write_report
+
+    options = quick_options(eval_dir) if quick else BenchOptions(eval_dir)
+    given = {"memos": memos and tuple(int(x) for x in memos.split(",")),
+             "vectors": vectors and tuple(int(x) for x in vectors.split(",")),
+             "questions": questions, "embedder": embedder, "peer": peer, "hnsw_max": hnsw_max}
+    options = replace(options, **{k: v for k, v in given.items() if v is not None})
+    result = run_bench(options, "memo bench " + " ".join(sys.argv[2:]))
+    click.echo(write_report(result, out))
 
 
 @main.group("eval")

@@ -119,6 +119,11 @@ def choose_phrase(question: str, sentence: str, candidates: list[Phrase]) -> Phr
     return best[1] if best else None
 
 
+def wants_phrase(question: str) -> bool:
+    """Whether ``short_answer`` can pick a phrase for this question at all (so candidates are worth finding)."""
+    return expected_types(question) is not None or _KIND_OF.search(question) is not None
+
+
 def short_answer(question: str, sentence: str, candidates: list[Phrase]) -> Phrase | None:
     """The phrase to answer with, only for questions whose answer type is clear (who, when, where, how
     many, what type of ...); None keeps the whole sentence as the answer. On the XQuAD dev set

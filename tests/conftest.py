@@ -37,6 +37,13 @@ def _shared_minilm():
 
 
 @functools.lru_cache(maxsize=1)
+def _shared_minilm_int8():
+    from models.onnx_embedder import load_minilm_int8
+
+    return load_minilm_int8()
+
+
+@functools.lru_cache(maxsize=1)
 def _shared_spacy():
     from models.nlp import load_spacy_entities
 
@@ -52,6 +59,7 @@ def _shared_phrases():
 
 # The real models, loaded once per test session and shared by every test that asks for them.
 register_embedder("minilm-shared", _shared_minilm)
+register_embedder("minilm-int8-shared", _shared_minilm_int8)
 register_entity_extractor("spacy-shared", _shared_spacy)
 register_phrase_finder("spacy-shared", _shared_phrases)
 

