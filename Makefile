@@ -37,7 +37,7 @@ chromium:
 	else echo "chromium is missing: run 'sudo make chromium' (or apt-get install chromium) for the browser test"; fi
 
 bench: install
-	$(BIN)/python scripts/bench_service.py
+	$(BIN)/memo bench --out bench-results/bench.json
 
 # The dev sets of ../shared/eval through `memo eval` (figures in the README's Quality table).
 EVAL ?= ../shared/eval

