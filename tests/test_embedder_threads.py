@@ -1,4 +1,5 @@
-"""The real embedder under concurrent server threads: one model or tokenizer call at a time."""
+"""The real embedders under concurrent server threads: one fp32 model or tokenizer call at a time, and
+correct vectors and token counts from both embedders whatever the mix of lengths."""
 from __future__ import annotations
 
 import random
@@ -7,7 +8,7 @@ import time
 
 import pytest
 
-from tests.conftest import _shared_minilm
+from tests.conftest import _shared_minilm, _shared_minilm_int8
 
 pytestmark = pytest.mark.model
 
@@ -49,8 +50,9 @@ def test_model_and_tokenizer_are_never_entered_concurrently(monkeypatch):
     assert peak[0] == 1, f"{peak[0]} threads were inside the model or tokenizer at once"
 
 
-def test_concurrent_batches_of_different_lengths_embed_correctly():
-    embedder = _shared_minilm()
+@pytest.mark.parametrize("load", [_shared_minilm, _shared_minilm_int8], ids=["fp32", "int8"])
+def test_concurrent_batches_of_different_lengths_embed_correctly(load):
+    embedder = load()
     alone = {n: embedder.embed(["word " * n]) for n in (1, 40, 120)}
     errors: list[BaseException] = []
 

@@ -1,9 +1,7 @@
 """The int8 ONNX embedder against the fp32 model it copies: same vectors within int8 error, same token
-counts, safe under concurrent threads, and a model file that is not the pinned one is refused."""
+counts, no torch, migration of a data dir from fp32, and a model file that is not the pinned one is refused
+(concurrency: tests/test_embedder_threads.py)."""
 from __future__ import annotations
-
-import random
-import threading
 
 import numpy as np
 import pytest
@@ -30,32 +28,6 @@ def test_batches_do_not_change_a_text_s_vector():
     alone = np.vstack([int8.embed([t]) for t in texts])
     assert np.allclose(int8.embed(texts * 30), np.tile(alone, (30, 1)), atol=1e-5)
     assert int8.embed([]).shape == (0, 384)
-
-
-def test_concurrent_calls_of_different_lengths_embed_correctly():
-    int8 = _shared_minilm_int8()
-    alone = {n: int8.embed(["word " * n])[0] for n in (1, 40, 120)}
-    errors: list[BaseException] = []
-
-    def work(seed):
-        rng = random.Random(seed)
-        try:
-            for _ in range(15):
-                lengths = [rng.choice((1, 40, 120)) for _ in range(rng.randint(1, 4))]
-                if rng.random() < 0.5:
-                    for n, v in zip(lengths, int8.embed(["word " * n for n in lengths])):
-                        assert abs(float(v @ alone[n]) - 1) < 1e-4
-                else:
-                    assert int8.count_tokens(["word " * n for n in lengths]) == lengths
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(s,)) for s in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors[:3]
 
 
 def test_a_model_file_that_is_not_the_pinned_one_is_refused(tmp_path):
