@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-TXTAI = "txtai==9.14.0"
+TXTAI = "txtai[vectors]==9.14.0"  # the extra brings sentence-transformers
 TORCH = "torch==2.13.0"  # first and exact, or pip pulls a multi-GB CUDA build
 
 # Runs inside the peer venv: index the texts, then search each question alone (k=10).

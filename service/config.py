@@ -15,7 +15,7 @@ DEFAULTS: dict[str, object] = {
     # memos ingested on the first start of an empty store (None: no seeding)
     "SEEDS_DIR": str(REPO_SEEDS),
     # "minilm" (fp32, sentence-transformers + torch) or "minilm-int8" (int8 ONNX, onnxruntime; no torch)
-    "EMBEDDER": "minilm",
+    "EMBEDDER": "minilm-int8",
     # vector index: exact Flat up to this many chunks, IVF (nprobe probes) beyond; measured with memo bench
     "INDEX_FLAT_MAX": 30_000,
     "INDEX_NPROBE": 32,

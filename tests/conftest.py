@@ -106,7 +106,7 @@ def engine(app):
 @pytest.fixture
 def real_app(tmp_path):
     """The app on the real models with the seed memo ingested."""
-    app = create_app({"DATA_DIR": str(tmp_path / "data"), "SEEDS_DIR": str(SEEDS), "EMBEDDER": "minilm-shared",
+    app = create_app({"DATA_DIR": str(tmp_path / "data"), "SEEDS_DIR": str(SEEDS), "EMBEDDER": "minilm-int8-shared",
                       "ENTITIES": "spacy-shared", "PHRASES": "spacy-shared"})
     yield app
     app.extensions["memo"].close()

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.model, pytest.mark.quality]
 
 EVAL = ROOT.parent / "shared" / "eval"
 
-# Measured on 2026-11-24 with `pytest tests/test_quality.py -s` (printed figures): retrieval recall@5 1.0,
+# Measured on 2026-11-24 (fp32 embedder) with `pytest tests/test_quality.py -s` (printed figures): retrieval recall@5 1.0,
 # nDCG@10 0.976; QA on the slice F1 0.434, EM 0.37, citation support 1.0, unanswerable abstained 0.90;
 # briefs ROUGE-2 0.254 (Lead-3 0.268 on these 10; over all 50 the brief is ahead, see the README).
 FLOORS = {
@@ -32,7 +32,7 @@ def eval_engine(tmp_path_factory):
         if os.environ.get("CI"):
             pytest.fail(f"the quality gate needs the dev data in {EVAL}")
         pytest.skip(f"quality gate skipped: no dev data at {EVAL} (it runs in CI)")
-    engine = build_engine(load_config({"DATA_DIR": str(tmp_path_factory.mktemp("quality")), "EMBEDDER": "minilm-shared",
+    engine = build_engine(load_config({"DATA_DIR": str(tmp_path_factory.mktemp("quality")), "EMBEDDER": "minilm-int8-shared",
                                        "ENTITIES": "spacy-shared", "PHRASES": "spacy-shared"}))
     yield engine
     engine.close()
