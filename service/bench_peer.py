@@ -9,8 +9,10 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-TXTAI = "txtai[vectors]==9.14.0"  # the extra brings sentence-transformers
 TORCH = "torch==2.13.0"  # first and exact, or pip pulls a multi-GB CUDA build
+# txtai's "vectors" extra would also build llama-cpp-python from source (tens of minutes on two cores);
+# its sentence-transformers backend needs only sentence-transformers, at the version we use.
+PEER = ("txtai==9.14.0", "sentence-transformers==6.2.0")
 
 # Runs inside the peer venv: index the texts, then search each question alone (k=10).
 PEER_SCRIPT = r'''
@@ -29,8 +31,8 @@ for q in job["questions"]:
     t = time.perf_counter()
     embeddings.search(q, 10)
     durations.append(time.perf_counter() - t)
-import txtai
-json.dump({"version": getattr(txtai, "__version__", "?"), "load_s": load_s, "build_s": build_s,
+from importlib.metadata import version
+json.dump({"version": version("txtai"), "load_s": load_s, "build_s": build_s,
            "search_s": durations}, open(sys.argv[2], "w"))
 '''
 
@@ -41,10 +43,10 @@ def install_peer(workdir: Path) -> tuple[Path, float]:
     venv = workdir / "txtai-venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
-    for spec in (TORCH, TXTAI):
-        done = subprocess.run([str(python), "-m", "pip", "install", "--quiet", spec], capture_output=True, text=True)
+    for specs in ([TORCH], list(PEER)):
+        done = subprocess.run([str(python), "-m", "pip", "install", "--quiet", *specs], capture_output=True, text=True)
         if done.returncode != 0:
-            raise RuntimeError(f"pip install {spec} for the peer failed: {done.stderr[-2000:]}")
+            raise RuntimeError(f"pip install {' '.join(specs)} for the peer failed: {done.stderr[-2000:]}")
     return python, time.perf_counter() - started
 
 
