@@ -9,7 +9,7 @@ import numpy as np
 
 from models.phrases import Phrase
 from service.lexical import sentence_terms, terms
-from service.phrases import short_answer, wants_phrase
+from service.phrases import short_answer, wants_noun_phrases, wants_phrase
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ def decide(
     question: str,
     scored: list[tuple[float, Passage]],
     settings: AnswerSettings,
-    phrases: Callable[[str], list[Phrase]] | None = None,
+    phrases: Callable[..., list[Phrase]] | None = None,
 ) -> Answer:
     """The extractive answer from already-scored sentences (best first)."""
     if not scored:
@@ -139,7 +139,8 @@ def decide(
     if best_score < settings.abstain_below:
         return Answer(None, confidence, True, citations)
     # Parsing the sentence is most of an answer's cost: only for questions a phrase can answer.
-    inner = short_answer(question, best.text, phrases(best.text) if phrases and wants_phrase(question) else [])
+    candidates = phrases(best.text, wants_noun_phrases(question)) if phrases and wants_phrase(question) else []
+    inner = short_answer(question, best.text, candidates)
     if inner is None:
         return Answer(best.text, confidence, False, citations, citations[0])
     start, end = best.start + inner.start, best.start + inner.end

@@ -26,7 +26,8 @@ class BenchOptions:
     compare_embedders: tuple[str, ...] = ("minilm", "minilm-int8")
     embed_sample: int = 100  # memos whose sentences and chunks the embedder comparison embeds
     peer: bool = True
-    hnsw_max: int = 1_000_000
+    # HNSW32 took 78 s to build at 100k on this machine (MEASUREMENTS.md) and more than linearly beyond
+    hnsw_max: int = 100_000
 
 
 def quick_options(eval_dir: Path) -> BenchOptions:

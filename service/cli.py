@@ -199,7 +199,7 @@ def delete(memo_ids: tuple[str, ...]) -> None:
 @click.option("--questions", type=click.IntRange(1), help="Questions per one-client /ask pass (default 200).")
 @click.option("--embedder", help="Embedder the served app uses (default minilm-int8).")
 @click.option("--peer/--no-peer", default=None, help="Run txtai beside ours (default: on, off with --quick).")
-@click.option("--hnsw-max", type=click.IntRange(0), help="Build HNSW only up to this many vectors (default 1000000).")
+@click.option("--hnsw-max", type=click.IntRange(0), help="Build HNSW only up to this many vectors (default 100000).")
 @click.option("--eval-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=lambda: str(Path(__file__).resolve().parent.parent.parent / "shared" / "eval"),
               show_default="../shared/eval", help="Public texts and questions (formats of ../shared/eval/README.md).")

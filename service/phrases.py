@@ -124,6 +124,12 @@ def wants_phrase(question: str) -> bool:
     return expected_types(question) is not None or _KIND_OF.search(question) is not None
 
 
+def wants_noun_phrases(question: str) -> bool:
+    """Whether the answer may be a noun phrase ("what type of ..."); otherwise only entities of the
+    expected types (and numbers, found by pattern) can be chosen, and no parse is needed."""
+    return _KIND_OF.search(question) is not None
+
+
 def short_answer(question: str, sentence: str, candidates: list[Phrase]) -> Phrase | None:
     """The phrase to answer with, only for questions whose answer type is clear (who, when, where, how
     many, what type of ...); None keeps the whole sentence as the answer. On the XQuAD dev set

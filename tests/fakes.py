@@ -51,7 +51,7 @@ class RegexPhrases:
     _NUMBER = re.compile(r"\b\d[\d,]*\b")
     _NAME = re.compile(r"\b[A-Z][a-z]+(?: [A-Z][a-z]+)*\b")
 
-    def phrases(self, sentence: str) -> list[Phrase]:
+    def phrases(self, sentence: str, noun_phrases: bool = True) -> list[Phrase]:
         found = [Phrase(m.start(), m.end(), "DATE") for m in self._DATE.finditer(sentence)]
         taken = {(p.start, p.end) for p in found}
         found += [Phrase(m.start(), m.end(), "CARDINAL") for m in self._NUMBER.finditer(sentence)
