@@ -7,7 +7,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     HF_HUB_OFFLINE=1 \
     TRANSFORMERS_OFFLINE=1 \
     MEMO_DATA_DIR=/data \
-    MEMO_SEEDS_DIR=/app/seeds
+    MEMO_SEEDS_DIR=/app/seeds \
+    MEMO_MODEL_CACHE=/opt/memo/models
 
 WORKDIR /app
 COPY requirements.txt .
@@ -20,7 +21,9 @@ COPY pyproject.toml README.md ./
 COPY models models
 COPY service service
 COPY seeds seeds
-RUN pip install --no-cache-dir --no-deps .
+RUN pip install --no-cache-dir --no-deps . \
+ # join and verify the default LLM once, at build time (MEMO_LLM=qwen-1.5b joins its own on first use)
+ && python -c "from models.llm import SPECS, assemble, default_cache_dir; assemble(SPECS['qwen-0.5b'], default_cache_dir())"
 
 VOLUME /data
 EXPOSE 8000

@@ -25,7 +25,7 @@ test: install
 	$(BIN)/python -m pytest
 
 test-fast: install
-	$(BIN)/python -m pytest -m "not model and not server and not browser and not quality"
+	$(BIN)/python -m pytest -m "not model and not server and not browser and not quality and not llm"
 
 # Debian's Chromium for the browser test (Playwright drives it; it never downloads a browser).
 # Installs only when missing; needs root (CI runs as root). Without it the browser test skips, except under CI=true.

@@ -21,7 +21,7 @@ class AbstractiveSettings:
     max_tokens: int = 120
     part_words: int = 350  # memos longer than this are briefed a part at a time
     part_tokens: int = 60
-    min_similarity: float = 0.5  # a brief sentence must be this close (cosine) to some memo sentence
+    min_similarity: float = 0.6  # a brief sentence must be this close (cosine) to some memo sentence
 
 
 @dataclass(frozen=True)

@@ -39,29 +39,27 @@ class Briefs:
         self.settings = settings
         self.writer = writer
 
-    def method(self, mode: str) -> str:
-        if mode == EXTRACTIVE:
-            return briefing.METHOD
+    def _writer(self) -> Writer:
         if self.writer is None:
             raise ModelOff("abstractive briefs need the local LLM: start the service with MEMO_LLM=qwen-0.5b "
                            "or qwen-1.5b")
-        return self.writer.brief_method
+        return self.writer
+
+    def method(self, mode: str) -> str:
+        """The cache key of a mode's briefs (ModelOff for abstractive without an LLM)."""
+        return briefing.METHOD if mode == EXTRACTIVE else self._writer().brief_method
 
     def make(self, text: str, spans: list[Span], vectors: np.ndarray, count: int, mode: str,
              background: bool = False) -> AnyBrief:
         """A brief of ``text`` from its sentence ``spans`` and their embeddings. An abstractive brief with
         no supported sentence left gives way to the extractive one."""
-        if mode == EXTRACTIVE or self.writer is None:
-            self.method(mode)
-            return briefing.make_brief(text, spans, vectors, count, self.settings)
-        result = self.writer.brief(text, spans, vectors, lambda t: self.split(t), self.embed, self.phrases,
-                                   background=background)
-        if not result.sentences:
-            return briefing.make_brief(text, spans, vectors, count, self.settings)
-        if len(result.sentences) > count:
-            kept = result.sentences[:count]
-            result = AbstractiveBrief(" ".join(s.text for s in kept), kept, result.dropped, result.method)
-        return result
+        if mode == ABSTRACTIVE:
+            result = self._writer().brief(text, spans, vectors, self.split, self.embed, self.phrases,
+                                          background=background)
+            if result.sentences:
+                kept = result.sentences[:count]
+                return AbstractiveBrief(" ".join(s.text for s in kept), kept, result.dropped, result.method)
+        return briefing.make_brief(text, spans, vectors, count, self.settings)
 
     def of_memo(self, store_memo: Callable[[], Memo], memo_id: str, count: int, mode: str,
                 background: bool = False) -> AnyBrief:

@@ -277,7 +277,8 @@ def eval_retrieval(folder: Path, json_out: Path | None, data_dir: Path | None) -
 
 @evaluate.command("qa")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--mode", type=click.Choice(["extractive"]), default="extractive", show_default=True)
+@click.option("--mode", type=click.Choice(["extractive", "generative"]), default="extractive", show_default=True,
+              help="generative needs MEMO_LLM.")
 @click.option("--limit", type=click.IntRange(1), help="Only the first N questions.")
 @click.option("-k", type=click.IntRange(1, 50), default=5, show_default=True)
 @_eval_options
@@ -290,16 +291,17 @@ def eval_qa(file: Path, mode: str, limit: int | None, k: int, json_out: Path | N
     items = everything[:limit]
     with _eval_engine(data_dir) as engine, click.progressbar(length=len(items), label="qa", file=sys.stderr) as bar:
         # every context is ingested even with --limit: questions are answered over all of them
-        result = evaluate_qa(engine, items, k=k, progress=bar.update, contexts=everything)
+        result = evaluate_qa(engine, items, k=k, progress=bar.update, contexts=everything, mode=mode)
     names = ("exact_match", "f1", "answer_contained", "citation_support", "abstained", "abstain_rate_unanswerable",
-             "own_context_cited")
+             "own_context_cited", "seconds_p50") + (("grounded",) if mode == "generative" else ())
     _report(f"qa {file} mode={mode} (n={result['n']})", [(n, result[n]) for n in names],
             {"data": str(file), "mode": mode, **result}, json_out)
 
 
 @evaluate.command("summarise")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--mode", type=click.Choice(["extractive"]), default="extractive", show_default=True)
+@click.option("--mode", type=click.Choice(["extractive", "abstractive"]), default="extractive", show_default=True,
+              help="abstractive needs MEMO_LLM.")
 @click.option("--limit", type=click.IntRange(1))
 @click.option("--max-sentences", type=click.IntRange(1, 10), default=3, show_default=True)
 @_eval_options
@@ -312,9 +314,11 @@ def eval_summarise(file: Path, mode: str, limit: int | None, max_sentences: int,
     items = read_summaries(file)[:limit]
     with _eval_engine(data_dir) as engine, click.progressbar(length=len(items), label="summaries",
                                                              file=sys.stderr) as bar:
-        result = evaluate_summaries(engine, items, max_sentences, progress=bar.update)
+        result = evaluate_summaries(engine, items, max_sentences, progress=bar.update, mode=mode)
     rows = [(f"{who} {name}", result[who][name]) for who in ("brief", "lead3") for name in ("rouge1", "rouge2", "rougeLsum")]
-    rows.append(("mean brief words", result["mean_brief_words"]))
+    rows += [("mean brief words", result["mean_brief_words"]), ("seconds p50", result["seconds_p50"])]
+    if mode == "abstractive":
+        rows.append(("extractive fallbacks", result["extractive_fallbacks"]))
     _report(f"summarise {file} mode={mode} (n={result['n']})", rows, {"data": str(file), "mode": mode, **result}, json_out)
 
 

@@ -28,7 +28,7 @@ DEFAULTS: dict[str, object] = {
     # named-entity model registry name ("none" switches entity extraction off)
     "ENTITIES": "spacy",
     # the local LLM tier: "qwen-0.5b", "qwen-1.5b" or "none" (extractive only, loads nothing)
-    "LLM": "none",
+    "LLM": "qwen-0.5b",
     # with an LLM: write abstractive briefs in a background thread after ingest
     "BRIEF_WORKER": True,
     # one generation at a time: a request waits this long for the model, at most this many wait, then 503

@@ -437,10 +437,17 @@ class Engine:
             yield (item, self._cited(item)) if isinstance(item, answering.Answer) else item
 
     def topic(self, query: str, k: int = 10, where: MemoFilter | None = None) -> topics.TopicBrief:
-        """A dated timeline of the (at most ``k``) memos that support ``query``, one cited point each."""
+        """A dated timeline of the (at most ``k``) memos that support ``query``, one cited point each, under
+        a paragraph: the LLM's (checked against the points) when the tier is on, else the best points."""
         query, vector, passages, weights = self._retrieve(query, "query", topics.search_depth(k), where)
         memos = self.store.get_memos(list({p.memo_id for p in passages}))
-        return topics.brief_topic(query, vector, passages, memos, k, self.settings.answer, weights)
+        result = topics.brief_topic(query, vector, passages, memos, k, self.settings.answer, weights)
+        if self.writer is None or result.abstained:
+            return result
+        points = [f"{t.date}: {t.point}" if t.date else t.point for t in result.timeline]
+        paragraph = self.writer.paragraph(query, points, self.embedder.embed, lambda t: self.splitter.spans(t),
+                                          self.phrases.phrases)
+        return result.with_paragraph(paragraph, f"abstractive-timeline:{self.writer.generator.name}")
 
     def brief(self, memo_id: str, max_sentences: int = 3, mode: str = "extractive",
               background: bool = False) -> briefs_mod.AnyBrief:

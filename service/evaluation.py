@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import statistics
+import time
 from collections import defaultdict
 from typing import Callable
 
@@ -58,7 +59,7 @@ def evaluate_retrieval(engine: Engine, data: RetrievalSet, progress: Progress | 
 
 
 def evaluate_qa(engine: Engine, items: list[QAItem], k: int = 5, progress: Progress | None = None,
-                contexts: list[QAItem] | None = None) -> dict:
+                contexts: list[QAItem] | None = None, mode: str = "extractive") -> dict:
     """Answer quality with every context ingested as a memo (those of ``contexts`` too, default ``items``),
     then an unanswerable pass: each question asked with its own context filtered out, where the right
     reply is an abstention."""
@@ -68,11 +69,13 @@ def evaluate_qa(engine: Engine, items: list[QAItem], k: int = 5, progress: Progr
     all_memos = tuple(owners)
     rows = []
     for item in items:
-        result, _ = engine.ask(item.question, k)
+        started = time.perf_counter()
+        result, _ = engine.ask(item.question, k, mode=mode)
+        seconds = time.perf_counter() - started
         answered = not result.abstained
         answer = result.answer or ""
         others = MemoFilter(memo_ids=tuple(m for m in all_memos if m != memo_of[item.doc_id]))
-        blind, _ = engine.ask(item.question, k, others)
+        blind, _ = engine.ask(item.question, k, others, mode=mode)
         rows.append({
             "id": item.id,
             "answered": answered,
@@ -84,6 +87,8 @@ def evaluate_qa(engine: Engine, items: list[QAItem], k: int = 5, progress: Progr
             "score": result.citations[0].score if result.citations else 0.0,
             "blind_abstained": blind.abstained,
             "blind_score": blind.citations[0].score if blind.citations else 0.0,
+            "grounding": result.grounding,
+            "seconds": round(seconds, 3),
         })
         if progress:
             progress(1)
@@ -97,6 +102,8 @@ def evaluate_qa(engine: Engine, items: list[QAItem], k: int = 5, progress: Progr
         "abstained": _mean([float(not r["answered"]) for r in rows]),
         "abstain_rate_unanswerable": _mean([float(r["blind_abstained"]) for r in rows]),
         "own_context_cited": _mean([float(r["retrieved_own"]) for r in rows]),
+        "grounded": _mean([float(r["grounding"] == "grounded") for r in answered]) if mode == "generative" else None,
+        "seconds_p50": round(statistics.median(r["seconds"] for r in rows), 3) if rows else 0.0,
         "rows": rows,
     }
 
@@ -106,15 +113,18 @@ def _lead(engine: Engine, text: str, n: int) -> list[str]:
 
 
 def evaluate_summaries(engine: Engine, items: list[SummaryItem], max_sentences: int = 3,
-                       progress: Progress | None = None) -> dict:
+                       progress: Progress | None = None, mode: str = "extractive") -> dict:
     """ROUGE of the service's brief and of Lead-3 from the same sentence splitter, against every reference."""
     rouge = metrics.Rouge()
     ours: dict[str, list[float]] = defaultdict(list)
     lead: dict[str, list[float]] = defaultdict(list)
-    lengths = []
+    lengths, seconds, fallbacks = [], [], 0
     for item in items:
         refs = [_lead(engine, r, 1000) for r in item.references]
-        brief = engine.brief_text(item.document, max_sentences)
+        started = time.perf_counter()
+        brief = engine.brief_text(item.document, max_sentences, mode)
+        seconds.append(time.perf_counter() - started)
+        fallbacks += mode == "abstractive" and not brief.method.startswith("abstractive")
         sentences = [s.text for s in brief.sentences]
         lengths.append(len(brief.brief.split()))
         for name, value in rouge.score(sentences, refs).items():
@@ -128,4 +138,6 @@ def evaluate_summaries(engine: Engine, items: list[SummaryItem], max_sentences: 
         "brief": {k: _mean(v) for k, v in ours.items()},
         "lead3": {k: _mean(v) for k, v in lead.items()},
         "mean_brief_words": _mean([float(x) for x in lengths]),
+        "extractive_fallbacks": fallbacks,
+        "seconds_p50": round(statistics.median(seconds), 3) if seconds else 0.0,
     }

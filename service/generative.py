@@ -41,7 +41,9 @@ def ground_answer(generated: str, context: list[Passage], extractive: Answer) ->
     cited = own or Citation(source.memo_id, source.start, source.end, source.text, 0.0)
     span = replace(span, score=cited.score)
     citations = (cited, *(c for c in extractive.citations if c is not own))
-    return replace(extractive, answer=span.quote, span=span, citations=citations, mode="generative",
+    # A list answer keeps the model's own wording ("A, B and C"); each item is verbatim in the cited sentence.
+    text = clean_answer(generated) if located.items else span.quote
+    return replace(extractive, answer=text, span=span, citations=citations, mode="generative",
                    generated=clean_answer(generated), grounding=GROUNDED)
 
 

@@ -9,6 +9,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from models.phrases import Phrase
+from service.lexical import STOP_WORDS
 
 _TOKEN = re.compile(r"[^\W_]+(?:[.,'\u2019-][^\W_]+)*", re.UNICODE)
 _LEAD_INS = re.compile(r"^(?:the\s+answer\s+is|answer)\s*[:,-]?\s*", re.I)
@@ -19,11 +20,17 @@ NAME_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "EVENT", 
 
 @dataclass(frozen=True)
 class Located:
-    """Where a generated answer sits: ``passage_index`` among the candidates, ``[start, end)`` inside it."""
+    """Where a generated answer sits: ``passage_index`` among the candidates, ``[start, end)`` inside it.
+    ``items``: a list answer ("A, B and C") whose every item was found in that sentence; the range then runs
+    from the first item to the last."""
 
     passage_index: int
     start: int
     end: int
+    items: bool = False
+
+
+_ITEM_SPLIT = re.compile(r"\s*(?:,|;|\band\b|&)\s*", re.I)
 
 
 def _fold(text: str) -> str:
@@ -45,16 +52,32 @@ def is_refusal(text: str) -> bool:
 def locate(answer: str, sentences: Sequence[str], min_f1: float = 0.8) -> Located | None:
     """The verbatim span of ``sentences`` that the generated ``answer`` stands for: an exact
     (case-insensitive) occurrence, else the window of whole words with the best token F1 against the
-    answer, if that F1 is at least ``min_f1``. None: the answer is not in the text."""
+    answer, if that F1 is at least ``min_f1``; else, for a list answer, every item found in one sentence.
+    None: the answer is not in the text."""
     answer = clean_answer(answer)
     if not answer:
         return None
+    found = _locate_one(answer, sentences, min_f1)
+    if found is not None:
+        return found
+    items = [re.sub(r"^(?:the|a|an)\s+", "", i, flags=re.I) for i in _ITEM_SPLIT.split(answer) if i.strip()]
+    if len(items) < 2:
+        return None
+    for index, sentence in enumerate(sentences):
+        spans = [_locate_one(item, [sentence], min_f1) for item in items]
+        if all(spans):
+            return Located(index, min(s.start for s in spans), max(s.end for s in spans), items=True)
+    return None
+
+
+def _locate_one(answer: str, sentences: Sequence[str], min_f1: float) -> Located | None:
     folded = _fold(answer)
     for i, sentence in enumerate(sentences):
         at = _fold(sentence).find(folded)
         if at >= 0 and len(_fold(sentence)) == len(sentence):
             return Located(i, at, at + len(answer))
     wanted = [_fold(m.group(0)) for m in _TOKEN.finditer(answer)]
+    content = {w for w in wanted if w not in STOP_WORDS} or set(wanted)
     if not wanted:
         return None
     best: tuple[float, Located] | None = None
@@ -63,9 +86,9 @@ def locate(answer: str, sentences: Sequence[str], min_f1: float = 0.8) -> Locate
         for a in range(len(tokens)):
             for b in range(a, min(len(tokens), a + 2 * len(wanted) + 2)):
                 window = [_fold(t.group(0)) for t in tokens[a : b + 1]]
+                if not content <= set(window):
+                    continue  # every content word of the answer (a name, a number) must be there
                 common = sum(min(window.count(w), wanted.count(w)) for w in set(wanted))
-                if not common:
-                    continue
                 p, r = common / len(window), common / len(wanted)
                 f1 = 2 * p * r / (p + r)
                 if f1 >= min_f1 and (best is None or f1 > best[0]):

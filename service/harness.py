@@ -18,7 +18,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Load generators (benchmark, crash test, soak) send far more than a client's rate limit.
-LOAD_ENV = {"MEMO_RATELIMIT": "off"}
+# Load and reliability runs hammer the extractive tier: no rate limit, and no LLM (whatever the default).
+LOAD_ENV = {"MEMO_RATELIMIT": "off", "MEMO_LLM": "none"}
 # What a request to a server that is being killed can fail with.
 CONNECTION_ERRORS = (OSError, http.client.HTTPException, ValueError)
 

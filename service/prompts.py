@@ -39,6 +39,15 @@ BRIEF_OF_BRIEFS = """{preamble}
 These are notes on the parts of one memo, in order. Write a brief of the whole memo in two or three short sentences, in plain words. Use only facts stated in the notes."""
 
 
+TOPIC = """{preamble}
+
+<memo>
+{text}
+</memo>
+
+These dated points come from several memos about "{query}". Write one short paragraph of two or three sentences that says what happened, in date order, in plain words. Use only facts stated in the points."""
+
+
 def quote(text: str) -> str:
     """Memo text made safe to put between the delimiters."""
     return _CONTROL.sub(" ", text).strip()
@@ -54,3 +63,7 @@ def brief_prompt(text: str) -> str:
 
 def brief_of_briefs_prompt(briefs: list[str]) -> str:
     return BRIEF_OF_BRIEFS.format(preamble=_PREAMBLE, text=quote("\n".join(briefs)))
+
+
+def topic_prompt(query: str, points: list[str]) -> str:
+    return TOPIC.format(preamble=_PREAMBLE, text=quote("\n".join(points)), query=quote(query))

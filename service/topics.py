@@ -1,7 +1,7 @@
 """Topic briefs across memos: one cited point per memo that supports the query, on a dated timeline."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Mapping
 
 import numpy as np
@@ -35,6 +35,10 @@ class TopicBrief:
     timeline: tuple[TimelinePoint, ...]
     abstained: bool
     method: str = METHOD
+
+    def with_paragraph(self, paragraph: str | None, method: str) -> "TopicBrief":
+        """The same timeline under a generated paragraph (kept extractive when there is none)."""
+        return self if not paragraph else replace(self, brief=paragraph, method=method)
 
 
 @dataclass(frozen=True)

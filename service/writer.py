@@ -8,7 +8,7 @@ import numpy as np
 
 from models.llm import Generator
 from models.phrases import Phrase
-from service import abstractive, generative
+from service import abstractive, generative, prompts
 from service.answer import Answer, Passage
 from service.slot import GenerationSlot
 
@@ -63,6 +63,28 @@ class Writer:
             generated = abstractive.write_brief(text, spans, self.generator, self.settings.brief)
         return abstractive.check_brief(generated, text, spans, vectors, split, embed, phrases, self.settings.brief,
                                        self.brief_method)
+
+
+    def paragraph(
+        self,
+        query: str,
+        points: list[str],
+        embed: Callable[[list[str]], np.ndarray],
+        split: Callable[[str], list[Span]],
+        phrases: Callable[[str], list[Phrase]] | None,
+    ) -> str | None:
+        """One paragraph over a topic's dated points, every sentence checked against the points as a
+        brief's sentences are checked against its memo; None when no sentence holds up."""
+        text = "\n".join(points)
+        spans, start = [], 0
+        for point in points:
+            spans.append((start, start + len(point)))
+            start += len(point) + 1
+        with self.slot.hold():
+            generated = self.generator.generate(prompts.topic_prompt(query, points), self.settings.brief.max_tokens)
+        checked = abstractive.check_brief(generated, text, spans, embed(points), split, embed, phrases,
+                                          self.settings.brief, self.brief_method)
+        return checked.brief or None
 
 
 def brief_to_dict(brief: abstractive.AbstractiveBrief) -> dict:

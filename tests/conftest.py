@@ -57,18 +57,27 @@ def _shared_phrases():
     return SpacyPhraseFinder()
 
 
+@functools.lru_cache(maxsize=1)
+def _shared_llm():
+    from models.llm import load_qwen
+    from service.config import DEFAULTS
+
+    return load_qwen(str(DEFAULTS["LLM"]) if DEFAULTS["LLM"] != "none" else "qwen-0.5b")
+
+
 # The real models, loaded once per test session and shared by every test that asks for them.
 register_embedder("minilm-shared", _shared_minilm)
 register_embedder("minilm-int8-shared", _shared_minilm_int8)
 register_entity_extractor("spacy-shared", _shared_spacy)
 register_phrase_finder("spacy-shared", _shared_phrases)
+register_generator("llm-shared", _shared_llm)
 
 
 @pytest.fixture
 def config(tmp_path):
     # ABSTAIN_BELOW: the hash embedder's cosines run lower than MiniLM's, so its threshold is lower too.
     return {"DATA_DIR": str(tmp_path / "data"), "SEEDS_DIR": None, "EMBEDDER": "fake", "ENTITIES": "fake",
-            "PHRASES": "fake", "ABSTAIN_BELOW": 0.3, "TESTING": True}
+            "PHRASES": "fake", "LLM": "none", "ABSTAIN_BELOW": 0.3, "TESTING": True}
 
 
 @pytest.fixture
@@ -107,7 +116,7 @@ def engine(app):
 def real_app(tmp_path):
     """The app on the real models with the seed memo ingested."""
     app = create_app({"DATA_DIR": str(tmp_path / "data"), "SEEDS_DIR": str(SEEDS), "EMBEDDER": "minilm-int8-shared",
-                      "ENTITIES": "spacy-shared", "PHRASES": "spacy-shared"})
+                      "ENTITIES": "spacy-shared", "PHRASES": "spacy-shared", "LLM": "none"})
     yield app
     app.extensions["memo"].close()
 

@@ -16,6 +16,7 @@ from tests.test_engine import MEMO_A, MEMO_B
 def runner(tmp_path, monkeypatch):
     monkeypatch.setenv("MEMO_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("MEMO_EMBEDDER", "fake")
+    monkeypatch.setenv("MEMO_LLM", "none")
     monkeypatch.setenv("MEMO_ENTITIES", "fake")
     return CliRunner()
 

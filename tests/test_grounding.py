@@ -63,3 +63,15 @@ def test_memo_text_cannot_close_the_delimiters(hostile):
     assert "memo>" not in quote(hostile).lower() and "<|" not in quote(hostile)
     ask = answer_prompt(f"What? {hostile}", [hostile])
     assert ask.count("</memo>") == answer_prompt("What?", ["x"]).count("</memo>") and "<|im_start|>" not in ask
+
+
+def test_list_answers_need_every_item_in_one_sentence():
+    located = locate("Hmeimim Air Base, Tartus naval facility", SENTENCES)
+    assert located is not None and located.passage_index == 0
+    assert SENTENCES[0][located.start : located.end] == "Hmeimim Air Base and the Tartus naval facility"
+    fleet = ["The fleet includes the Moskva cruiser, two frigates built in 2010 and several older submarines."]
+    located = locate("the Moskva cruiser; older submarines", fleet)
+    assert located is not None and located.items
+    assert fleet[0][located.start : located.end] == "Moskva cruiser, two frigates built in 2010 and several older submarines"
+    assert locate("Hmeimim Air Base, the Kremlin", SENTENCES) is None
+    assert locate("Hmeimim Air Base and 2015", SENTENCES) is None, "items from two sentences are not one citation"

@@ -212,3 +212,14 @@ def test_abstractive_without_an_llm_is_409(config):
         assert c.post("/summarise", json={"text": MEMO_A, "mode": "abstractive"}).status_code == 409
     finally:
         app.extensions["memo"].close()
+
+
+def test_topic_paragraph_comes_from_the_model_when_it_holds_up(client, llm_app):
+    client.post("/memos", json={"text": SEED_LIKE})
+    client.post("/memos", json={"text": "2 May 2024; MEMO: The Tartus naval facility was expanded with two new piers."})
+    body = client.post("/summarise", json={"query": "the Tartus naval facility"}).get_json()
+    assert body["method"] == "abstractive-timeline:fake-llm" and body["brief"].startswith("In short,")
+    assert len(body["timeline"]) == 2
+    generator(llm_app).reply = "Penguins in 1850 wrote 77 operas about Jupiter."
+    body = client.post("/summarise", json={"query": "the Tartus naval facility"}).get_json()
+    assert body["method"] == "extractive-timeline" and "Penguins" not in body["brief"]

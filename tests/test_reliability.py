@@ -50,7 +50,7 @@ def test_a_second_process_on_the_same_data_dir_is_refused(tmp_path):
 
 
 def test_tokens_and_rate_limit_from_the_environment_on_a_real_server(tmp_path):
-    env = {"MEMO_SEEDS_DIR": "", "MEMO_API_TOKENS": "123456,tok-b", "MEMO_RATELIMIT": "4 per minute"}
+    env = {"MEMO_SEEDS_DIR": "", "MEMO_API_TOKENS": "123456,tok-b", "MEMO_RATELIMIT": "4 per minute", "MEMO_LLM": "none"}
     with ServerProcess(tmp_path / "data", env=env) as server:
         memo = {"text": "A memo posted over real HTTP."}
         status, body, headers = request(server.port, "POST", "/memos", memo)

@@ -9,7 +9,7 @@ const KINDS = { PERSON: "People", GPE: "Places", LOC: "Places", FAC: "Places", O
 const KIND_CLASS = { PERSON: "person", GPE: "place", LOC: "place", FAC: "place", ORG: "org" };
 
 const $ = (id) => document.getElementById(id);
-const state = { offset: 0, entities: [], type: "", from: "", to: "", tag: "" };
+const state = { offset: 0, entities: [], type: "", from: "", to: "", tag: "", llm: false };
 
 // -- errors ------------------------------------------------------------------------------------------
 
@@ -171,12 +171,32 @@ async function openMemo(id, extra = []) {
         }, e.text))) : null,
       el("h3", {}, "Brief"),
       el("ol", { class: "brief", id: "memo-brief" }, brief.sentences.map((s) => el("li", {}, s.text))),
+      state.llm ? el("div", { class: "model-brief", id: "model-brief" }, el("p", { class: "hint" }, "The local model is writing a brief…")) : null,
       el("h3", {}, "Text ", el("span", { class: "legend" },
         el("mark", { class: "key" }, "key sentence"), extra.length ? el("mark", { class: "cite" }, "cited") : null)),
       text);
     scrollToFirst(text, extra.length ? "mark.cite" : "mark.key");
+    if (state.llm) loadModelBrief(memo.id);
   } catch (err) {
     clear(box, el("p", { class: "msg bad" }, err.message));
+  }
+}
+
+/** The local model's brief, each sentence titled with the memo sentence that supports it. */
+async function loadModelBrief(id) {
+  try {
+    const brief = await api("GET", "/memos/" + encodeURIComponent(id) + "/brief?mode=abstractive");
+    const box = $("model-brief");
+    if (!box) return;
+    if (!brief.method.startsWith("abstractive")) {
+      clear(box, el("p", { class: "hint" }, "The model's brief did not hold up against the memo; the key sentences above stand."));
+      return;
+    }
+    clear(box, el("h3", {}, "In brief, by the local model"),
+      el("p", { id: "model-brief-text" }, brief.sentences.map((s) => el("span", { title: "supported by: " + s.quote }, s.text + " "))));
+  } catch (err) {
+    const box = $("model-brief");
+    if (box) clear(box, el("p", { class: "hint" }, err.message));
   }
 }
 
@@ -206,6 +226,7 @@ async function ask(event) {
   if (!question) return;
   const box = $("answer");
   const body = { question };
+  if (state.llm && $("ask-generative").checked) body.mode = "generative";
   if ($("ask-filtered").checked) {
     Object.assign(body, { date_from: state.from || undefined, date_to: state.to || undefined,
       tags: state.tag ? [state.tag] : undefined, entities: state.entities.length ? state.entities : undefined });
@@ -225,7 +246,8 @@ async function renderAnswer(box, result) {
         " Nothing stored supports an answer to that question", result.citations.length ? "; the closest passages follow." : ".")
     : el("div", { class: "answer" },
         el("p", { class: "answer-text", id: "answer-text" }, result.answer),
-        el("p", { class: "confidence" }, "support " + Math.round(result.confidence * 100) + "%"));
+        el("p", { class: "confidence" }, "support " + Math.round(result.confidence * 100) + "%",
+          result.grounding === "extractive-fallback" ? " \u00b7 the model's answer was not in the memos; this is the memos' own sentence" : ""));
   // Cited spans, grouped by memo, each shown in its memo's text.
   const byMemo = new Map();
   for (const c of result.citations) {
@@ -336,7 +358,10 @@ async function addMemo(event) {
 async function loadHealth() {
   try {
     const h = await api("GET", "/health");
-    $("status").textContent = h.memos + " memos \u00b7 " + h.models.embedder + (h.status === "ok" ? "" : " \u00b7 " + h.status);
+    state.llm = Boolean(h.models.llm && h.models.llm !== "none");
+    $("ask-llm").hidden = !state.llm;
+    $("status").textContent = h.memos + " memos \u00b7 " + h.models.embedder + (state.llm ? " \u00b7 " + h.models.llm : "") +
+      (h.status === "ok" ? "" : " \u00b7 " + h.status);
   } catch (err) {
     $("status").textContent = "";
     showError(err.message);

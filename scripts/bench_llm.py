@@ -1,0 +1,119 @@
+"""Benchmark the LLM tier per model: load, RSS, abstractive brief (uncached and cached), generative answer
+latency and first streamed token, and quality on dev data (QA F1, brief ROUGE), in one process.
+
+    .venv/bin/python scripts/bench_llm.py --models qwen-0.5b qwen-1.5b --questions 40 --articles 10 \\
+        --out bench-results/llm.json
+
+Run it on an idle machine: prompt processing and generation use both cores.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from service.config import load_config
+from service.datasets import read_qa, read_summaries
+from service.engine import build_engine
+from service.evaluation import evaluate_qa, evaluate_summaries
+from service.harness import ROOT
+
+EVAL = ROOT.parent / "shared" / "eval"
+SEED = sorted((ROOT / "seeds").glob("*.txt"))[0].read_text(encoding="utf-8")
+SEED_QUESTIONS = [
+    "Which Russian military sites in Syria are mentioned?",
+    "When did Russia intervene militarily in Syria?",
+    "What will Damascus and Moscow sign?",
+    "What did Assad say about Ukraine?",
+]
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))], 2)
+
+
+def article_of(words: int) -> str:
+    """A dev-set news article of about ``words`` words (the brief target speaks of a 400-word memo)."""
+    docs = [s.document for s in read_summaries(EVAL / "summ_bbc_dev.jsonl")]
+    return min(docs, key=lambda d: abs(len(d.split()) - words))
+
+
+def bench_model(name: str, questions: int, articles: int, data_dir: Path) -> dict:
+    started = time.perf_counter()
+    engine = build_engine(load_config({"DATA_DIR": str(data_dir), "LLM": name, "BRIEF_WORKER": False,
+                                       "LLM_WAIT_S": 3600}))
+    load_s = time.perf_counter() - started
+    try:
+        result: dict = {"model": name, "runtime": "gpt4all", "engine_start_s": round(load_s, 1),
+                        "rss_after_load_mb": rss_mb()}
+        seed, _ = engine.ingest(SEED)
+        memo400, _ = engine.ingest(article_of(400))
+        for label, memo in (("seed_memo", seed), ("memo_400_words", memo400)):
+            t = time.perf_counter()
+            brief = engine.brief(memo.id, mode="abstractive")
+            uncached = time.perf_counter() - t
+            t = time.perf_counter()
+            engine.brief(memo.id, mode="abstractive")
+            cached = time.perf_counter() - t
+            result[f"brief_{label}"] = {"words": len(memo.text.split()), "uncached_s": round(uncached, 2),
+                                        "cached_ms": round(cached * 1000, 2), "method": brief.method,
+                                        "brief": brief.brief, "dropped": list(getattr(brief, "dropped", ()))}
+        answers, firsts = [], []
+        for question in SEED_QUESTIONS * 2:
+            t = time.perf_counter()
+            first = None
+            for item in engine.ask_stream(question):
+                if first is None and isinstance(item, str):
+                    first = time.perf_counter() - t
+            answers.append(time.perf_counter() - t)
+            firsts.append(first if first is not None else answers[-1])
+        result["answer_s"] = {"n": len(answers), "p50": pct(answers, 50), "p95": pct(answers, 95)}
+        result["first_token_s"] = {"p50": pct(firsts, 50), "p95": pct(firsts, 95)}
+        result["rss_peak_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        items = read_qa(EVAL / "qa_xquad_dev.jsonl")
+        qa = evaluate_qa(engine, items[:questions], contexts=items, mode="generative")
+        result["qa_generative"] = {k: v for k, v in qa.items() if k != "rows"}
+        summaries = read_summaries(EVAL / "summ_cnndm_dev.jsonl")[:articles]
+        result["cnndm_abstractive"] = evaluate_summaries(engine, summaries, mode="abstractive")
+        return result
+    finally:
+        engine.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["qwen-0.5b", "qwen-1.5b"])
+    parser.add_argument("--questions", type=int, default=40)
+    parser.add_argument("--articles", type=int, default=10)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    if not EVAL.is_dir():
+        sys.exit(f"needs the dev data in {EVAL}")
+    runs = []
+    for name in args.models:
+        with tempfile.TemporaryDirectory() as tmp:
+            runs.append(bench_model(name, args.questions, args.articles, Path(tmp) / "data"))
+        print(json.dumps(runs[-1], indent=1), flush=True)
+    report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+              "command": "scripts/bench_llm.py " + " ".join(sys.argv[1:]), "models": runs}
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
