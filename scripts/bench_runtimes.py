@@ -33,10 +33,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ort_genai import (MODEL, OrtGenaiGenerator, chatml, default_model_dir, stamp_problem, status_mb,
-                       versions)
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the repo's models and service packages, when run as a script
+
+from ort_genai import (MODEL, OrtGenaiGenerator, chatml, default_model_dir, stamp_problem,  # noqa: E402
+                       status_mb, versions)
+
 EVAL = ROOT.parent / "shared" / "eval"
 SEED_QUESTIONS = (
     "Which Russian military sites in Syria are mentioned?",
@@ -98,7 +100,6 @@ class EchoGenerator:
 
 
 def _gpt4all(model_dir: Path):
-    sys.path.insert(0, str(ROOT))
     from models.llm import load_qwen
 
     return load_qwen(MODEL)
@@ -287,7 +288,6 @@ def table(runs: list[dict]) -> str:
 
 
 def run_benchmark(args: argparse.Namespace) -> None:
-    sys.path.insert(0, str(ROOT))
     rows = (EVAL / "summ_cnndm_dev.jsonl").read_text().splitlines()
     articles = [json.loads(line) for line in rows][:args.articles]
     jobs = build_jobs(articles)
