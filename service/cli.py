@@ -22,7 +22,11 @@ def open_engine(data_dir: Path | None = None) -> Iterator["Engine"]:  # noqa: F8
     from service.errors import MemoError
 
     try:
-        engine = build_engine(load_config({"DATA_DIR": str(data_dir)} if data_dir else None))
+        # A command is over in seconds: no background brief worker (the server's job), whatever the settings.
+        overrides: dict = {"BRIEF_WORKER": False}
+        if data_dir:
+            overrides["DATA_DIR"] = str(data_dir)
+        engine = build_engine(load_config(overrides))
     except MemoError as exc:
         raise click.ClickException(str(exc.detail)) from None
     try:

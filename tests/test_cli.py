@@ -75,3 +75,14 @@ def test_topic_and_entity_filter(runner, tmp_path):
 def test_help_is_fast_and_imports_nothing_heavy():
     code = "import sys, service.cli; sys.exit(any(m in sys.modules for m in ('torch', 'faiss', 'apiflask')))"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_commands_never_start_the_background_brief_worker(runner, monkeypatch, tmp_path):
+    """A command with the LLM on still uses it for what it is asked, but leaves background briefs to the
+    server: a one-shot process would otherwise spend its life briefing memos nobody asked about."""
+    from service.cli import open_engine
+
+    monkeypatch.setenv("MEMO_LLM", "fake")
+    monkeypatch.setenv("MEMO_BRIEF_WORKER", "true")
+    with open_engine(tmp_path / "data") as engine:
+        assert engine.writer is not None and engine.worker is None
