@@ -202,11 +202,13 @@ class Engine:
         self.store.close()
         self._lock_file.release()
 
-    def _precompute_brief(self, memo_id: str) -> None:
+    def _precompute_brief(self, memo_id: str) -> bool:
+        """The worker's job; False when the model's brief did not hold up (nothing was cached)."""
         try:
-            self.brief(memo_id, briefs_mod.PRECOMPUTED_SENTENCES, briefs_mod.ABSTRACTIVE, background=True)
+            brief = self.brief(memo_id, briefs_mod.PRECOMPUTED_SENTENCES, briefs_mod.ABSTRACTIVE, background=True)
         except NotFound:
-            pass  # deleted while it waited
+            return True  # deleted while it waited: nothing left to do
+        return brief.method == self.briefs.method(briefs_mod.ABSTRACTIVE)
 
     # -- ingest --------------------------------------------------------------------------------
 

@@ -12,10 +12,10 @@ log = logging.getLogger(__name__)
 
 
 class BriefWorker:
-    def __init__(self, next_pending: Callable[[set[str]], str | None], make_brief: Callable[[str], object],
+    def __init__(self, next_pending: Callable[[set[str]], str | None], make_brief: Callable[[str], bool],
                  idle_s: float = 60.0) -> None:
         self._next_pending = next_pending
-        self._make_brief = make_brief
+        self._make_brief = make_brief  # True once the memo's brief is cached (or the memo is gone)
         self._idle_s = idle_s
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -46,7 +46,12 @@ class BriefWorker:
                 self._wake.clear()
                 continue
             try:
-                self._make_brief(memo_id)
+                if not self._make_brief(memo_id):
+                    # No sentence of the model's brief held up against the memo: the extractive brief was
+                    # served and nothing was cached, so the memo is still pending. Greedy decoding would
+                    # write the same brief again.
+                    log.info("brief worker: no supported abstractive brief for memo %s", memo_id)
+                    self._failed.add(memo_id)
             except Exception:
                 log.exception("brief worker: no abstractive brief for memo %s", memo_id)
                 self._failed.add(memo_id)

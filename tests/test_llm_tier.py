@@ -191,6 +191,24 @@ def test_the_worker_writes_briefs_after_ingest_and_after_a_restart(config):
         app.extensions["memo"].close()
 
 
+def test_the_worker_does_not_rewrite_a_brief_that_did_not_hold_up(config):
+    app = create_app({**config, "BRIEF_WORKER": True})
+    try:
+        model = generator(app)
+        model.reply = "Cheese markets and weather reports filled the whole week."  # nothing in the memo
+        client = app.test_client()
+        memo = client.post("/memos", json={"text": SEED_LIKE}).get_json()
+        deadline = time.monotonic() + 10
+        while not model.prompts:
+            assert time.monotonic() < deadline, "the worker never tried"
+            time.sleep(0.05)
+        time.sleep(0.5)
+        assert len(model.prompts) == 1  # tried once, not in a loop
+        assert client.get(f"/memos/{memo['id']}").get_json()["brief_status"] == "pending"
+    finally:
+        app.extensions["memo"].close()
+
+
 def test_abstractive_without_an_llm_is_409(config):
     app = create_app({**config, "LLM": "none"})
     try:
