@@ -486,6 +486,7 @@ class Engine:
 def build_engine(config: Mapping[str, Any]) -> Engine:
     """An engine from app config (the keys of ``service.config.DEFAULTS``)."""
     from models import get_embedder, get_entity_extractor, get_generator, get_phrase_finder
+    from service.config import flag
 
     settings = EngineSettings(
         data_dir=Path(config["DATA_DIR"]),
@@ -493,7 +494,7 @@ def build_engine(config: Mapping[str, Any]) -> Engine:
         chunk_overlap=int(config["CHUNK_OVERLAP"]),
         max_memo_chars=int(config["MAX_MEMO_CHARS"]),
         answer=answering.AnswerSettings(abstain_below=float(config["ABSTAIN_BELOW"])),
-        brief_worker=bool(config["BRIEF_WORKER"]),
+        brief_worker=flag(config, "BRIEF_WORKER"),
         index=IndexPolicy(flat_max=int(config["INDEX_FLAT_MAX"]), nprobe=int(config["INDEX_NPROBE"])),
         index_save_s=float(config["INDEX_SAVE_S"]),
         ingest_batch=int(config["INGEST_BATCH"]),

@@ -230,3 +230,16 @@ def test_topic_paragraph_comes_from_the_model_when_it_holds_up(client, app):
     generator(app).reply = "Penguins in 1850 wrote 77 operas about Jupiter."
     body = client.post("/summarise", json={"query": "the Tartus naval facility"}).get_json()
     assert body["method"] == "extractive-timeline" and "Penguins" not in body["brief"]
+
+
+@pytest.mark.parametrize("word, running", [("no", False), ("off", False), ("yes", True)])
+def test_brief_worker_setting_reads_words_like_the_other_flags(config, monkeypatch, word, running):
+    from service.config import load_config
+    from service.engine import build_engine
+
+    monkeypatch.setenv("MEMO_BRIEF_WORKER", word)  # read as a string, not JSON: "no" must not mean on
+    engine = build_engine(load_config({k: v for k, v in config.items() if k != "BRIEF_WORKER"}))
+    try:
+        assert (engine.worker is not None) == running
+    finally:
+        engine.close()
