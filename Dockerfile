@@ -22,8 +22,9 @@ COPY models models
 COPY service service
 COPY seeds seeds
 RUN pip install --no-cache-dir --no-deps . \
- # join and verify the default LLM once, at build time (MEMO_LLM=qwen-1.5b joins its own on first use)
- && python -c "from models.llm import SPECS, assemble, default_cache_dir; assemble(SPECS['qwen-0.5b'], default_cache_dir())"
+ # join, verify and convert the default LLM once, at build time (about a minute, ~6.4 GB peak; other
+ # MEMO_LLM choices are prepared on first use)
+ && python -m models.ort_conversion --model qwen-0.5b
 
 VOLUME /data
 EXPOSE 8000

@@ -131,14 +131,20 @@ register_phrase_finder("spacy", _spacy_phrases)
 register_phrase_finder("none", _no_phrases)
 
 
-def _qwen(name: str) -> Callable[[], "Generator"]:
+def _qwen(name: str, runtime: str) -> Callable[[], "Generator"]:
     def load() -> "Generator":
         from models.llm import load_qwen
 
-        return load_qwen(name)
+        return load_qwen(name, runtime)
 
     return load
 
 
-register_generator("qwen-0.5b", _qwen("qwen-0.5b"))
-register_generator("qwen-1.5b", _qwen("qwen-1.5b"))
+def _register_qwen() -> None:
+    from models.llm import CHOICES  # models.llm imports only the standard library at the top
+
+    for choice, (name, runtime) in CHOICES.items():
+        register_generator(choice, _qwen(name, runtime))
+
+
+_register_qwen()

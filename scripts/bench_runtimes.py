@@ -1,12 +1,12 @@
 """Two local LLM runtimes side by side on the product's model: gpt4all against onnxruntime-genai int4.
 
-The model is Qwen2.5-Coder-0.5B-Instruct, Q4_K_M GGUF: gpt4all's llama.cpp backend runs it as the product
-does (models.llm); onnxruntime-genai runs it on the CPU after a one-time conversion (scripts/ort_genai.py).
+The model is Qwen2.5-Coder-0.5B-Instruct, Q4_K_M GGUF, loaded through the product's registry: gpt4all's
+llama.cpp backend reads the GGUF as it is (``MEMO_LLM=qwen-0.5b-gpt4all``); onnxruntime-genai runs it after
+the product's one-time conversion to int4 ONNX (``qwen-0.5b``, models.ort_conversion).
 
-    .venv/bin/python scripts/bench_runtimes.py --ort-python /work/ortg-venv/bin/python \\
-        --out bench-results/runtimes.json
+    .venv/bin/python scripts/bench_runtimes.py --out bench-results/runtimes.json
 
-Each runtime runs in a subprocess of its own Python, one after the other, with 2 threads and greedy
+Each runtime runs in a subprocess of its own, one after the other, with 2 threads and greedy
 decoding, on the same prompts: load, RSS (VmHWM: the peak), a warm-up, the product's brief prompt on the
 seed memo (120 tokens), time to first token, prompt and generation speed, the product's answer prompt for
 the 4 seed questions (32 tokens, as the product asks; context: the 3 memo sentences sharing most words
@@ -36,8 +36,10 @@ from typing import Callable, Iterator
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the repo's models and service packages, when run as a script
 
-from ort_genai import (MODEL, OrtGenaiGenerator, chatml, default_model_dir, stamp_problem,  # noqa: E402
-                       status_mb, versions)
+from models.llm import chatml  # noqa: E402
+from models.ort_conversion import package_versions as versions  # noqa: E402
+
+MODEL = "qwen-0.5b"
 
 EVAL = ROOT.parent / "shared" / "eval"
 SEED_QUESTIONS = (
@@ -99,19 +101,29 @@ class EchoGenerator:
             yield word + " "
 
 
-def _gpt4all(model_dir: Path):
-    from models.llm import load_qwen
+def _registered(name: str) -> Callable[[], object]:
+    def load() -> object:
+        from models import get_generator
 
-    return load_qwen(MODEL)
+        return get_generator(name)
+
+    return load
 
 
 # runtime name -> (loader, packages whose versions to report)
-RUNTIMES: dict[str, tuple[Callable[[Path], object], tuple[str, ...]]] = {
-    "gpt4all": (_gpt4all, ("gpt4all",)),
-    "ort-genai": (lambda model_dir: OrtGenaiGenerator(model_dir, MODEL, threads=THREADS),
-                  ("onnxruntime-genai", "onnxruntime")),
-    "echo": (lambda model_dir: EchoGenerator(), ()),
+RUNTIMES: dict[str, tuple[Callable[[], object], tuple[str, ...]]] = {
+    "gpt4all": (_registered(f"{MODEL}-gpt4all"), ("gpt4all",)),
+    "ort-genai": (_registered(MODEL), ("onnxruntime-genai", "onnxruntime")),
+    "echo": (EchoGenerator, ()),
 }
+
+
+def status_mb(field: str) -> float:
+    """A memory figure of this process from /proc (``VmRSS`` now, ``VmHWM`` its peak), in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
 
 
 def timed(generator, job: Job) -> Generation:
@@ -126,12 +138,12 @@ def timed(generator, job: Job) -> Generation:
                       "".join(pieces))
 
 
-def run_worker(runtime: str, jobs_file: Path, result_file: Path, model_dir: Path) -> None:
-    """In the runtime's own Python: load, warm up, run every job, write a WorkerResult."""
+def run_worker(runtime: str, jobs_file: Path, result_file: Path) -> None:
+    """In a process of its own: load, warm up, run every job, write a WorkerResult."""
     jobs = [Job(**j) for j in json.loads(jobs_file.read_text())]
     load, packages = RUNTIMES[runtime]
     started = time.perf_counter()
-    generator = load(model_dir)
+    generator = load()
     load_s, rss_after_load = time.perf_counter() - started, status_mb("VmRSS")
     warmup = timed(generator, Job("warmup", "Say hello.", 8))  # first-call set-up stays out of the figures
     generations = []
@@ -185,24 +197,22 @@ def _env() -> dict[str, str]:
     return os.environ | {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": str(THREADS)}
 
 
-def ensure_converted(ort_python: Path, model_dir: Path) -> dict:
-    """The stamp of the converted model, converting first (in the ORT venv) when it is missing or stale."""
+def converted() -> dict:
+    """The stamp of the product's converted model, converting first (as the product does) when needed."""
     from models.llm import SPECS, assemble, default_cache_dir
+    from models.ort_conversion import converted_dir, ensure_converted, stamp_problem
 
-    problem = stamp_problem(model_dir)
-    if problem:
-        print(f"converting the GGUF into {model_dir} ({problem})", file=sys.stderr, flush=True)
-        gguf = assemble(SPECS[MODEL], default_cache_dir())
-        subprocess.run([str(ort_python), str(Path(__file__).with_name("ort_genai.py")), "--gguf", str(gguf),
-                        "--model-dir", str(model_dir)], check=True, env=_env())
+    spec, cache = SPECS[MODEL], default_cache_dir()
+    problem = stamp_problem(spec, converted_dir(spec, cache))
+    model_dir = ensure_converted(spec, assemble(spec, cache), cache)
     meta = json.loads((model_dir / "stamp.json").read_text())
     return meta | {"converted_in_this_run": bool(problem), "onnx_mb": round(sum(meta["files"].values()) / 2**20, 1)}
 
 
-def run_runtime(python: Path, runtime: str, jobs_file: Path, model_dir: Path) -> dict:
+def run_runtime(runtime: str, jobs_file: Path) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        subprocess.run([str(python), __file__, "--worker", runtime, "--jobs", str(jobs_file), "--result", out.name,
-                        "--model-dir", str(model_dir)], check=True, env=_env())
+        subprocess.run([sys.executable, __file__, "--worker", runtime, "--jobs", str(jobs_file), "--result", out.name],
+                       check=True, env=_env())
         return json.loads(Path(out.name).read_text())
 
 
@@ -292,12 +302,11 @@ def run_benchmark(args: argparse.Namespace) -> None:
     articles = [json.loads(line) for line in rows][:args.articles]
     jobs = build_jobs(articles)
     started = time.perf_counter()
-    conversion = ensure_converted(args.ort_python, args.model_dir) if "ort-genai" in args.runtimes else None
+    conversion = converted() if "ort-genai" in args.runtimes else None
     with tempfile.TemporaryDirectory() as tmp:
         jobs_file = Path(tmp) / "jobs.json"
         jobs_file.write_text(json.dumps([asdict(j) for j in jobs]))
-        raw = [run_runtime(args.ort_python if name == "ort-genai" else args.gpt4all_python, name, jobs_file,
-                           args.model_dir) for name in args.runtimes]
+        raw = [run_runtime(name, jobs_file) for name in args.runtimes]
     # the same prompt text for every runtime, so one tokenizer's counts serve all
     prompt_tokens = next((r["prompt_tokens"] for r in raw if r["prompt_tokens"]), {})
     runs = [summarise(r, prompt_tokens, articles) for r in raw]
@@ -318,16 +327,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runtimes", nargs="+", default=["gpt4all", "ort-genai"], choices=sorted(RUNTIMES))
     parser.add_argument("--articles", type=int, default=10, help="CNN/DM dev articles to brief and score")
-    parser.add_argument("--ort-python", type=Path, default=Path("/work/ortg-venv/bin/python"))
-    parser.add_argument("--gpt4all-python", type=Path, default=ROOT / ".venv" / "bin" / "python")
-    parser.add_argument("--model-dir", type=Path, default=default_model_dir(), help="the converted ONNX model")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--worker", choices=sorted(RUNTIMES), help=argparse.SUPPRESS)  # what subprocesses run
     parser.add_argument("--jobs", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        run_worker(args.worker, args.jobs, args.result, args.model_dir)
+        run_worker(args.worker, args.jobs, args.result)
     elif not EVAL.is_dir():
         sys.exit(f"needs the dev data in {EVAL}")
     else:

@@ -27,7 +27,8 @@ DEFAULTS: dict[str, object] = {
     "PHRASES": "spacy",
     # named-entity model registry name ("none" switches entity extraction off)
     "ENTITIES": "spacy",
-    # the local LLM tier: "qwen-0.5b", "qwen-1.5b" or "none" (extractive only, loads nothing)
+    # the local LLM tier: a models.llm.CHOICES name ("qwen-0.5b", "qwen-1.5b", "qwen-0.5b-gpt4all",
+    # "qwen-1.5b-gpt4all") or "none" (extractive only, loads nothing)
     "LLM": "qwen-0.5b",
     # with an LLM: write abstractive briefs in a background thread after ingest
     "BRIEF_WORKER": True,

@@ -39,9 +39,19 @@ def check_data_dir() -> None:
     DataDirLock(data_dir / LOCK_FILE).release()
 
 
+def prepare_llm() -> None:
+    """Join, verify and (onnxruntime-genai) convert the configured LLM before gunicorn starts: a first
+    start's conversion takes about a minute (0.5B) and must not count against the worker's boot timeout."""
+    from models.llm import prepare
+    from service.config import load_config
+
+    prepare(str(load_config()["LLM"]).lower())
+
+
 def run(host: str, port: int, threads: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     check_data_dir()
+    prepare_llm()
     MemoServer(
         {
             "bind": f"{host}:{port}",

@@ -59,10 +59,10 @@ def _shared_phrases():
 
 @functools.lru_cache(maxsize=1)
 def _shared_llm():
-    from models.llm import load_qwen
+    from models import get_generator
     from service.config import DEFAULTS
 
-    return load_qwen(str(DEFAULTS["LLM"]) if DEFAULTS["LLM"] != "none" else "qwen-0.5b")
+    return get_generator(str(DEFAULTS["LLM"]) if DEFAULTS["LLM"] != "none" else "qwen-0.5b")
 
 
 # The real models, loaded once per test session and shared by every test that asks for them.
