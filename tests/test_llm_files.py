@@ -105,3 +105,14 @@ def test_conversion_runs_once_in_a_child_and_a_failure_is_an_error(tmp_path, mon
     monkeypatch.setattr(ort_conversion.subprocess, "run", lambda argv, env: subprocess.CompletedProcess(argv, 1))
     with pytest.raises(ModelUnavailable, match="conversion"):
         ensure_converted(spec("e" * 64), tmp_path / "model.gguf", tmp_path / "cache")
+
+
+def test_the_repeat_penalty_is_llama_cpps_over_recent_tokens_only():
+    np = pytest.importorskip("numpy")
+    from models.ort_llm import penalise_repeats
+
+    logits = np.array([[[2.0, -2.0, 3.0, 1.0]]], dtype=np.float32)
+    out = penalise_repeats(logits.copy(), [0, 1, 1], 2.0)
+    assert out.tolist() == [[[1.0, -4.0, 3.0, 1.0]]]  # positive divided, negative multiplied, once per token
+    assert penalise_repeats(logits.copy(), [], 2.0).tolist() == logits.tolist()
+    assert penalise_repeats(logits.copy(), [0, 2], 1.0).tolist() == logits.tolist()
