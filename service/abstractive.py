@@ -1,5 +1,6 @@
-"""Abstractive briefs: the LLM writes 2-3 plain sentences (long memos: a note per part, then a brief of the
-notes); a sentence the memo does not support is dropped, and with nothing left the extractive brief stands."""
+"""Abstractive briefs: the LLM rewrites the memo's key sentences (the extractive brief's choice) as 2-3 plain
+sentences (long memos: a note per part from that part's key sentences, then a brief of the notes); a sentence
+the memo does not support is dropped, and with nothing left the extractive brief stands."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,14 +14,17 @@ from service.grounding import supported, unsupported_names
 from service.prompts import brief_of_briefs_prompt, brief_prompt
 
 Span = tuple[int, int]
+# The key sentences of a memo (or of a part of it): given sentence spans, their embeddings and how many.
+Picker = Callable[[Sequence[Span], np.ndarray, int], list[str]]
 
 
 @dataclass(frozen=True)
 class AbstractiveSettings:
     max_sentences: int = 3
     max_tokens: int = 120
-    # Memos up to this many words are briefed in one prompt (~1,100 tokens: the 2,048-token context keeps
-    # room for the answer); longer ones a part at a time, then the notes. One prompt is always faster.
+    key_sentences: int = 3  # what the model reads: the memo's (or a part's) key sentences
+    # Memos up to this many words are briefed from one set of key sentences; longer ones a part at a time
+    # (a note from each part's key sentences), then the notes.
     part_words: int = 800
     part_tokens: int = 60
     min_similarity: float = 0.6  # a brief sentence must be this close (cosine) to some memo sentence
@@ -45,27 +49,28 @@ class AbstractiveBrief:
     method: str
 
 
-def parts(text: str, spans: Sequence[Span], part_words: int) -> list[str]:
-    """The memo cut at sentence boundaries into pieces of about ``part_words`` words."""
-    pieces, current, words = [], [], 0
-    for s, e in spans:
+def parts(text: str, spans: Sequence[Span], part_words: int) -> list[range]:
+    """The memo's sentences cut into runs of about ``part_words`` words (indices into ``spans``)."""
+    pieces, first, words = [], 0, 0
+    for i, (s, e) in enumerate(spans):
         n = len(text[s:e].split())
-        if current and words + n > part_words:
-            pieces.append(" ".join(current))
-            current, words = [], 0
-        current.append(text[s:e])
+        if i > first and words + n > part_words:
+            pieces.append(range(first, i))
+            first, words = i, 0
         words += n
-    if current:
-        pieces.append(" ".join(current))
+    if spans:
+        pieces.append(range(first, len(spans)))
     return pieces
 
 
-def write_brief(text: str, spans: Sequence[Span], generator: Generator, settings: AbstractiveSettings) -> str:
-    """The model's brief of the memo body (map-reduce over parts when it is long)."""
+def write_brief(text: str, spans: Sequence[Span], vectors: np.ndarray, pick: Picker, generator: Generator,
+                settings: AbstractiveSettings) -> str:
+    """The model's brief from the memo's key sentences (map-reduce over parts when the memo is long)."""
     pieces = parts(text, spans, settings.part_words)
     if len(pieces) <= 1:
-        return generator.generate(brief_prompt(pieces[0] if pieces else text), settings.max_tokens)
-    notes = [generator.generate(brief_prompt(p), settings.part_tokens).strip() for p in pieces]
+        return generator.generate(brief_prompt(pick(spans, vectors, settings.key_sentences)), settings.max_tokens)
+    notes = [generator.generate(brief_prompt(pick([spans[i] for i in p], vectors[p.start:p.stop], settings.key_sentences)),
+                                settings.part_tokens).strip() for p in pieces]
     return generator.generate(brief_of_briefs_prompt(notes), settings.max_tokens)
 
 

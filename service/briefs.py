@@ -54,7 +54,10 @@ class Briefs:
         """A brief of ``text`` from its sentence ``spans`` and their embeddings. An abstractive brief with
         no supported sentence left gives way to the extractive one."""
         if mode == ABSTRACTIVE:
-            result = self._writer().brief(text, spans, vectors, self.split, self.embed, self.phrases,
+            def pick(some: list[Span], their_vectors: np.ndarray, n: int) -> list[str]:
+                return [s.text for s in briefing.make_brief(text, list(some), their_vectors, n, self.settings).sentences]
+
+            result = self._writer().brief(text, spans, vectors, self.split, self.embed, self.phrases, pick,
                                           background=background)
             if result.sentences:
                 kept = result.sentences[:count]

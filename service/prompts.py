@@ -22,13 +22,16 @@ Answer the question with a short phrase copied from the memo text. If the memo t
 Question: {question}
 Answer:"""
 
+# The model rewrites the memo's key sentences (the extractive brief's choice) rather than reading the whole
+# memo: on the CNN/DM dev set (50 articles, 0.5B) ROUGE-2 went from 0.249 to 0.273 and the brief from 4.2 to
+# 2.5 s, since the prompt is a few sentences long whatever the memo's length.
 BRIEF = """{preamble}
 
 <memo>
 {text}
 </memo>
 
-Write a brief of this memo in two or three short sentences, in plain words of your own. Use only facts stated in the memo."""
+These are the key sentences of a memo. Rewrite them as a brief of three short sentences, in plain words. Keep the names, numbers and facts exactly as they are stated."""
 
 BRIEF_OF_BRIEFS = """{preamble}
 
@@ -57,8 +60,8 @@ def answer_prompt(question: str, sentences: list[str]) -> str:
     return ANSWER.format(preamble=_PREAMBLE, context=quote(" ".join(sentences)), question=quote(question))
 
 
-def brief_prompt(text: str) -> str:
-    return BRIEF.format(preamble=_PREAMBLE, text=quote(text))
+def brief_prompt(key_sentences: list[str]) -> str:
+    return BRIEF.format(preamble=_PREAMBLE, text=quote("\n".join(key_sentences)))
 
 
 def brief_of_briefs_prompt(briefs: list[str]) -> str:

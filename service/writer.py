@@ -13,6 +13,7 @@ from service.answer import Answer, Passage
 from service.slot import GenerationSlot
 
 Span = tuple[int, int]
+BRIEF_VERSION = "v2"
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,9 @@ class Writer:
 
     @property
     def brief_method(self) -> str:
-        return f"abstractive:{self.generator.name}"
+        """The cache key of this writer's briefs: the generator and the way briefs are written (v2: from the
+        key sentences), so a brief written another way is not served as this one."""
+        return f"abstractive:{self.generator.name}:{BRIEF_VERSION}"
 
     def stream_answer(self, question: str, scored: list[tuple[float, Passage]], extractive: Answer) -> Iterator[str | Answer]:
         """Tokens, then the grounded answer; waits for the slot first (``Busy`` when it cannot)."""
@@ -56,11 +59,13 @@ class Writer:
         split: Callable[[str], list[Span]],
         embed: Callable[[list[str]], np.ndarray],
         phrases: Callable[[str], list[Phrase]] | None,
+        pick: abstractive.Picker,
         background: bool = False,
     ) -> abstractive.AbstractiveBrief:
-        """A checked abstractive brief of ``text`` (its sentence ``spans`` and their ``vectors``)."""
+        """A checked abstractive brief of ``text`` (its sentence ``spans`` and their ``vectors``), written
+        from the key sentences ``pick`` chooses."""
         with self.slot.hold(background=background):
-            generated = abstractive.write_brief(text, spans, self.generator, self.settings.brief)
+            generated = abstractive.write_brief(text, spans, vectors, pick, self.generator, self.settings.brief)
         return abstractive.check_brief(generated, text, spans, vectors, split, embed, phrases, self.settings.brief,
                                        self.brief_method)
 

@@ -134,7 +134,7 @@ def test_abstractive_brief_is_checked_cited_and_cached(client, app):
     r = client.get(f"/memos/{memo['id']}/brief?mode=abstractive")
     assert r.status_code == 200
     body = r.get_json()
-    assert body["method"] == "abstractive:fake-llm" and 1 <= len(body["sentences"]) <= 3
+    assert body["method"] == "abstractive:fake-llm:v2" and 1 <= len(body["sentences"]) <= 3
     for s in body["sentences"]:
         assert memo["text"][s["start"] : s["end"]] == s["quote"] and s["similarity"] >= 0.5
         assert s["text"] != s["quote"]
@@ -161,6 +161,17 @@ def test_nothing_supported_falls_back_to_the_extractive_brief(client, app):
     body = client.get(f"/memos/{memo['id']}/brief?mode=abstractive").get_json()
     assert body["method"] == "extractive-mmr"
     assert client.get(f"/memos/{memo['id']}").get_json()["brief_status"] == "pending", "a fallback is not cached"
+
+
+def test_the_model_reads_the_key_sentences_not_the_whole_memo(client, app):
+    text = SEED_LIKE + " " + " ".join(f"Convoy {i} reached the harbour of Tartus on day {i} of the month." for i in range(6))
+    memo = client.post("/memos", json={"text": text}).get_json()
+    key = client.get(f"/memos/{memo['id']}/brief").get_json()["sentences"]
+    client.get(f"/memos/{memo['id']}/brief?mode=abstractive")
+    block = generator(app).prompts[-1].split("<memo>\n", 1)[1].split("\n</memo>", 1)[0]
+    assert block.split("\n") == [" ".join(s["text"].split()) for s in key]
+    sentences = app.extensions["memo"].splitter.spans(memo["text"])
+    assert len(key) < len(sentences), "the memo has sentences the model did not read"
 
 
 def test_long_memos_are_briefed_a_part_at_a_time(client, app):
