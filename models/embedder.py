@@ -1,5 +1,4 @@
-"""Sentence embedders behind one tiny interface: ``embed(texts) -> (n, dim) float32``, L2-normalised; an
-optional ``embed_with_spans`` gives vectors of character spans read in their text's context."""
+"""Sentence embedders behind one tiny interface: ``embed(texts) -> (n, dim) float32``, L2-normalised."""
 from __future__ import annotations
 
 import os
@@ -24,35 +23,6 @@ class Embedder(Protocol):
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word-piece count of each text, without special tokens (for chunk sizing)."""
         ...
-
-
-Span = tuple[int, int]
-
-# Names how ``embed_with_spans`` derives span vectors; part of a store's vector provenance, so changing how
-# they are made (bump it) re-embeds existing data dirs instead of mixing two kinds of sentence vectors.
-IN_CONTEXT_SPANS = "spans-in-context-v1"
-
-
-class SpanEmbedder(Embedder, Protocol):
-    """An embedder that can also pool vectors for spans of each text from that text's own forward pass, so
-    a memo's sentence vectors cost nothing beyond its chunks' (ingest embeds chunks only)."""
-
-    def embed_with_spans(self, texts: Sequence[str], spans: Sequence[Sequence[Span]]) -> tuple[np.ndarray, list[np.ndarray]]:
-        """``embed(texts)``, and for each text one L2-normalised float32 row per ``(start, end)`` character
-        span of it (``(len(spans[i]), dim)``), the span's tokens read in the context of the whole text."""
-        ...
-
-
-def has_spans(embedder: Embedder) -> bool:
-    """Whether ``embedder`` has the optional ``embed_with_spans``."""
-    return callable(getattr(embedder, "embed_with_spans", None))
-
-
-def provenance(embedder: Embedder) -> str:
-    """What made a store's vectors (model, dimension, and how sentence vectors are derived): vectors of
-    another provenance are never mixed with these."""
-    base = f"{embedder.name}/{embedder.dimension}"
-    return f"{base}/{IN_CONTEXT_SPANS}" if has_spans(embedder) else base
 
 
 class SentenceTransformerEmbedder:

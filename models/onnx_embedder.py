@@ -1,18 +1,15 @@
-"""all-MiniLM-L6-v2 as int8 ONNX under onnxruntime: the fp32 model's tokenizer, mean pooling, L2 norm; no torch.
-Also pools vectors of spans (a chunk's sentences) from the same forward pass (``embed_with_spans``)."""
+"""all-MiniLM-L6-v2 as int8 ONNX under onnxruntime: the fp32 model's tokenizer, mean pooling, L2 norm; no torch."""
 from __future__ import annotations
 
-import bisect
 import hashlib
 import os
 import threading
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from models.batching import length_batches
-from models.embedder import Span
 
 # sentence-transformers' max_seq_length for all-MiniLM-L6-v2 (its sentence_bert_config.json)
 MAX_SEQ_LENGTH = 256
@@ -76,40 +73,7 @@ class OnnxEmbedder:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         if not texts:
             return out
-        for batch, states, mask in self._runs(self._tokenizer.encode_batch(list(texts)), len(texts)):
-            out[batch] = mean_pool(states, mask)
-        return out
-
-    def embed_with_spans(self, texts: Sequence[str], spans: Sequence[Sequence[Span]]) -> tuple[np.ndarray, list[np.ndarray]]:
-        """``embed(texts)``, and per text the mean of the token states of each character span (the tokens it
-        overlaps, [CLS] and [SEP] left out), L2-normalised: one forward pass per text gives both. A span none of
-        whose tokens survived truncation is embedded alone instead."""
-        if len(spans) != len(texts):
-            raise ValueError("one list of spans per text")
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        pooled = [np.zeros((len(s), self.dimension), dtype=np.float32) for s in spans]
-        if not texts:
-            return out, pooled
         encodings = self._tokenizer.encode_batch(list(texts))
-        alone: list[tuple[int, int]] = []
-        for batch, states, mask in self._runs(encodings, len(texts)):
-            out[batch] = mean_pool(states, mask)
-            for row, i in enumerate(batch):
-                e = encodings[i]
-                for j, (first, last) in enumerate(token_ranges(e.offsets, e.special_tokens_mask, spans[i])):
-                    if last > first:
-                        pooled[i][j] = normalise(states[row, first:last].mean(axis=0))
-                    else:
-                        alone.append((i, j))
-        if alone:
-            vectors = self.embed([texts[i][spans[i][j][0] : spans[i][j][1]] for i, j in alone])
-            for (i, j), vector in zip(alone, vectors):
-                pooled[i][j] = vector
-        return out, pooled
-
-    def _runs(self, encodings: list, calls: int) -> Iterator[tuple[list[int], np.ndarray, np.ndarray]]:
-        """The model over ``encodings`` in length-sorted batches: each batch's indices, last hidden states
-        and attention mask. ``calls``: texts in the caller's call (small calls may skip the lock)."""
         lengths = [len(e.ids) for e in encodings]
         for batch in length_batches(lengths, self._batch_size, self._batch_tokens):
             width = max(lengths[i] for i in batch)
@@ -121,12 +85,13 @@ class OnnxEmbedder:
             feed = {"input_ids": ids, "attention_mask": mask}
             if "token_type_ids" in self._inputs:
                 feed["token_type_ids"] = np.zeros_like(ids)
-            if self._small is not None and calls <= SMALL_CALL:
+            if self._small is not None and len(texts) <= SMALL_CALL:
                 states = self._small.run(None, feed)[0]
             else:
                 with self._lock:
                     states = self._session.run(None, feed)[0]
-            yield batch, states, mask
+            out[batch] = mean_pool(states, mask)
+        return out
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         if not texts:
@@ -143,23 +108,6 @@ def _session(model_file: Path, threads: int):
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
-
-
-def token_ranges(offsets: Sequence[tuple[int, int]], special: Sequence[int], spans: Sequence[Span]) -> list[tuple[int, int]]:
-    """For each character span, the ``[first, last)`` token positions of the non-special tokens that overlap
-    it (``first == last`` when none does, e.g. past truncation). Offsets of word pieces never go backwards."""
-    positions = [k for k, flag in enumerate(special) if not flag]
-    starts = [offsets[k][0] for k in positions]
-    ends = [offsets[k][1] for k in positions]
-    out = []
-    for start, end in spans:
-        a, b = bisect.bisect_right(ends, start), bisect.bisect_left(starts, end)
-        out.append((positions[a], positions[b - 1] + 1) if b > a else (0, 0))
-    return out
-
-
-def normalise(vector: np.ndarray) -> np.ndarray:
-    return (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
 
 
 def mean_pool(states: np.ndarray, mask: np.ndarray) -> np.ndarray:

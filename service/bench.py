@@ -63,15 +63,13 @@ def _in_process_search(data_dir: Path, embedder: str, questions: list[str]) -> d
 
 
 def _sample_texts(memos: list[str], embedder_name: str) -> list[str]:
-    """The sentences and chunks of ``memos``: what ingest embeds with an embedder that lacks
-    ``embed_with_spans`` (one that has it embeds the chunks only)."""
+    """The sentences and chunks ingest would embed for ``memos``."""
     from models import get_embedder
     from models.nlp import NoEntities, SentenceSplitter
     from service.preparation import Preparer
 
     prep = Preparer(get_embedder(embedder_name), SentenceSplitter(), NoEntities(), 128, 1, 500_000)
-    cuts = [prep.cut(prep.draft(memo)) for memo in memos]
-    return [t for c in cuts for t in c.sentence_texts() + c.chunk_texts()]
+    return [t for memo in memos for t in prep.cut(prep.draft(memo)).texts]
 
 
 def run_bench(options: BenchOptions, command: str) -> dict:

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 
-from models.embedder import Embedder, provenance
+from models.embedder import Embedder
 from models.nlp import Entity, EntityExtractor, NoEntities, SentenceSplitter
 from models.phrases import NoPhrases, PhraseFinder
 from service import answer as answering
@@ -132,10 +132,9 @@ class Engine:
     # -- start-up ------------------------------------------------------------------------------
 
     def _check_model(self) -> None:
-        """Embeddings made by another model, or sentence vectors derived another way, are useless to this
-        one: re-embed every memo."""
+        """Embeddings made by another model are useless to this one: re-embed every memo."""
         stored = self.store.get_meta("embedder")
-        current = provenance(self.embedder)
+        current = f"{self.embedder.name}/{self.embedder.dimension}"
         if stored == current:
             return
         if stored is not None and self.store.counts()["memos"]:

@@ -15,15 +15,13 @@ from tests.fakes import (
     OtherLexiconEntities,
     RegexPhrases,
     ScriptedGenerator,
-    SpanHashEmbedder,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 SEED_MEMO = sorted(SEEDS.glob("*.txt"))[0]
 
-register_embedder("fake", SpanHashEmbedder)
-register_embedder("fake-plain", HashEmbedder)  # same name and vectors, without embed_with_spans
+register_embedder("fake", HashEmbedder)
 register_embedder("fake-2", OtherHashEmbedder)
 register_phrase_finder("fake", RegexPhrases)
 register_generator("fake", ScriptedGenerator)

