@@ -36,7 +36,7 @@ def quick_options(eval_dir: Path) -> BenchOptions:
                         embed_sample=5, peer=False, hnsw_max=20_000)
 
 
-def _chunk_texts(db_path: Path) -> list[str]:
+def stored_chunk_texts(db_path: Path) -> list[str]:
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
         return [r[0] for r in conn.execute(
@@ -112,7 +112,7 @@ def run_bench(options: BenchOptions, command: str) -> dict:
         section(f"served_{first}", started)
         if options.peer:
             started = time.perf_counter()
-            chunks = _chunk_texts(data_dir / "memos.sqlite3")
+            chunks = stored_chunk_texts(data_dir / "memos.sqlite3")
             peer = run_peer(Path(tmp), chunks, q1)
             ours = _in_process_search(data_dir, options.embedder, q1)
             ingest = served[str(first)]["ingest_http"]

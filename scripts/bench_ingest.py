@@ -1,0 +1,82 @@
+"""Ingest throughput alone (the ingest rows of `memo bench`, without its other 40 minutes), with txtai
+indexing the same chunk texts in the same run.
+
+The first N memos of `memo bench` (its BBC, CNN/DM and XQuAD texts under distinct dated headers) go into
+a fresh data dir with `memo ingest` (a subprocess, `MEMO_LLM=none`); the rate is the one the command
+prints (ingest only, not start-up). With --http M, the first M of them are also posted one at a time to
+`memo serve` on another fresh data dir. With --peer, txtai (service/bench_peer.py, fp32 model of the same
+name) then indexes the chunk texts the `memo ingest` store holds; --peer-python reuses a venv that
+`install_peer` made before. Prints JSON (and writes it to --out).
+
+    flock /tmp/heavy.lock .venv/bin/python scripts/bench_ingest.py --memos 1000 --http 200 --peer
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+EVAL = ROOT.parent / "shared" / "eval"
+
+from service import bench_data as data  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--eval-dir", type=Path, default=EVAL)
+    parser.add_argument("--memos", type=int, default=1000, help="memos for memo ingest (the bench's first N)")
+    parser.add_argument("--http", type=int, default=0, help="also POST the first M memos to memo serve")
+    parser.add_argument("--embedder", default="minilm-int8")
+    parser.add_argument("--peer", action="store_true", help="txtai on the same chunk texts, in the same run")
+    parser.add_argument("--peer-python", type=Path, help="python of an existing txtai peer venv")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+
+    from service.bench import stored_chunk_texts
+    from service.bench_http import cli_ingest, post_memos, start_server
+
+    texts = data.memo_texts(data.news_documents(args.eval_dir), args.memos)
+    result: dict = {"command": " ".join(sys.argv), "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "cpus": os.cpu_count(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+                    "embedder": args.embedder}
+    with tempfile.TemporaryDirectory(prefix="memo-bench-ingest-") as tmp:
+        data_dir = Path(tmp) / "data"
+        result["memo_ingest"] = cli_ingest(data_dir, texts, args.embedder)
+        if args.http:
+            server, _ = start_server(Path(tmp) / "data-http", args.embedder)
+            try:
+                result["http_ingest"], _ = post_memos(server, texts[: args.http], 1)
+                result["http_ingest"].pop("per_memo", None)
+            finally:
+                server.stop()
+        if args.peer:
+            from service.bench_peer import run_peer
+
+            chunks = stored_chunk_texts(data_dir / "memos.sqlite3")
+            started = time.perf_counter()
+            peer = run_peer(Path(tmp), chunks, data.questions(args.eval_dir)[:20], args.peer_python)
+            peer["wall_s"] = round(time.perf_counter() - started, 1)
+            result["txtai"] = peer
+            ratios = {"memo_ingest": round(result["memo_ingest"]["chunks_per_s"] / peer["chunks_per_s"], 2)}
+            if args.http:
+                ratios["http_ingest"] = round(result["http_ingest"]["chunks_per_s"] / peer["chunks_per_s"], 2)
+            result["ours_over_txtai_chunks_per_s"] = ratios
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
