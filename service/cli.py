@@ -14,9 +14,10 @@ import click
 
 
 @contextmanager
-def open_engine(data_dir: Path | None = None) -> Iterator["Engine"]:  # noqa: F821
+def open_engine(data_dir: Path | None = None, llm: bool = True) -> Iterator["Engine"]:  # noqa: F821
     """The engine on ``data_dir`` (default ``MEMO_DATA_DIR``); refuses (exit 1) when a running server
-    holds the data dir."""
+    holds the data dir. ``llm=False``: a command that never generates does not load the LLM (about a second
+    and 0.5-2 GB it would not use), whatever ``MEMO_LLM`` says."""
     from service.config import load_config
     from service.engine import build_engine
     from service.errors import MemoError
@@ -24,6 +25,8 @@ def open_engine(data_dir: Path | None = None) -> Iterator["Engine"]:  # noqa: F8
     try:
         # A command is over in seconds: no background brief worker (the server's job), whatever the settings.
         overrides: dict = {"BRIEF_WORKER": False}
+        if not llm:
+            overrides["LLM"] = "none"
         if data_dir:
             overrides["DATA_DIR"] = str(data_dir)
         engine = build_engine(load_config(overrides))
@@ -80,7 +83,7 @@ def ingest(paths: tuple[Path, ...], tags: tuple[str, ...]) -> None:
     import time
 
     files = find_memo_files(list(paths))
-    with open_engine() as engine, click.progressbar(length=len(files), label="ingesting", file=sys.stderr) as bar:
+    with open_engine(llm=False) as engine, click.progressbar(length=len(files), label="ingesting", file=sys.stderr) as bar:
         chunks = engine.health()["chunks"]
         started = time.perf_counter()
         results = engine.ingest_files(files, tags=tags, progress=lambda *_: bar.update(1))
@@ -101,7 +104,7 @@ def ask(question: str, k: int, as_json: bool) -> None:
     """Ask a question across all memos."""
     from service.present import answer_body
 
-    with open_engine() as engine:
+    with open_engine(llm=False) as engine:
         result, memos = engine.ask(question, k)
     body = answer_body(result, memos)
     if as_json:
@@ -122,7 +125,7 @@ def brief(memo_id: str, max_sentences: int, as_json: bool) -> None:
     """Print a memo's brief."""
     from service.present import brief_body
 
-    with open_engine() as engine:
+    with open_engine(llm=False) as engine:
         body = brief_body(engine.brief(memo_id, max_sentences), memo_id)
     click.echo(json.dumps(body, indent=2, ensure_ascii=False) if as_json else body["brief"])
 
@@ -174,7 +177,7 @@ def list_memos(limit: int, offset: int, tags: tuple[str, ...], entities: tuple[s
     from service.store import MemoFilter
 
     where = MemoFilter(date_from=_iso(date_from), date_to=_iso(date_to), tags=tags, entities=entities)
-    with open_engine() as engine:
+    with open_engine(llm=False) as engine:
         items, total = engine.list(where, limit, offset)
     if as_json:
         click.echo(json.dumps({"items": [memo_summary(m) for m in items], "total": total}, indent=2))
@@ -189,7 +192,7 @@ def list_memos(limit: int, offset: int, tags: tuple[str, ...], entities: tuple[s
 @_fail_on_domain_errors
 def delete(memo_ids: tuple[str, ...]) -> None:
     """Delete memos with their chunks and vectors."""
-    with open_engine() as engine:
+    with open_engine(llm=False) as engine:
         for memo_id in memo_ids:
             engine.delete(memo_id)
             click.echo(f"deleted {memo_id}")
@@ -241,14 +244,14 @@ def _eval_options(fn):
 
 
 @contextmanager
-def _eval_engine(data_dir: Path | None) -> Iterator["Engine"]:  # noqa: F821
+def _eval_engine(data_dir: Path | None, llm: bool = True) -> Iterator["Engine"]:  # noqa: F821
     import tempfile
 
     if data_dir is not None:
-        with open_engine(data_dir) as engine:
+        with open_engine(data_dir, llm) as engine:
             yield engine
         return
-    with tempfile.TemporaryDirectory(prefix="memo-eval-") as tmp, open_engine(Path(tmp)) as engine:
+    with tempfile.TemporaryDirectory(prefix="memo-eval-") as tmp, open_engine(Path(tmp), llm) as engine:
         yield engine
 
 
@@ -270,7 +273,7 @@ def eval_retrieval(folder: Path, json_out: Path | None, data_dir: Path | None) -
     from service.evaluation import evaluate_retrieval
 
     data = read_beir(folder)
-    with _eval_engine(data_dir) as engine, click.progressbar(
+    with _eval_engine(data_dir, llm=False) as engine, click.progressbar(
         length=len(data.corpus) + len(data.qrels), label="retrieval", file=sys.stderr
     ) as bar:
         result = evaluate_retrieval(engine, data, progress=bar.update)
@@ -293,7 +296,7 @@ def eval_qa(file: Path, mode: str, limit: int | None, k: int, json_out: Path | N
 
     everything = read_qa(file)
     items = everything[:limit]
-    with _eval_engine(data_dir) as engine, click.progressbar(length=len(items), label="qa", file=sys.stderr) as bar:
+    with _eval_engine(data_dir, llm=mode == "generative") as engine, click.progressbar(length=len(items), label="qa", file=sys.stderr) as bar:
         # every context is ingested even with --limit: questions are answered over all of them
         result = evaluate_qa(engine, items, k=k, progress=bar.update, contexts=everything, mode=mode)
     names = ("exact_match", "f1", "answer_contained", "citation_support", "abstained", "abstain_rate_unanswerable",
@@ -316,7 +319,7 @@ def eval_summarise(file: Path, mode: str, limit: int | None, max_sentences: int,
     from service.evaluation import evaluate_summaries
 
     items = read_summaries(file)[:limit]
-    with _eval_engine(data_dir) as engine, click.progressbar(length=len(items), label="summaries",
+    with _eval_engine(data_dir, llm=mode == "abstractive") as engine, click.progressbar(length=len(items), label="summaries",
                                                              file=sys.stderr) as bar:
         result = evaluate_summaries(engine, items, max_sentences, progress=bar.update, mode=mode)
     rows = [(f"{who} {name}", result[who][name]) for who in ("brief", "lead3") for name in ("rouge1", "rouge2", "rougeLsum")]

@@ -86,3 +86,25 @@ def test_commands_never_start_the_background_brief_worker(runner, monkeypatch, t
     monkeypatch.setenv("MEMO_BRIEF_WORKER", "true")
     with open_engine(tmp_path / "data") as engine:
         assert engine.writer is not None and engine.worker is None
+
+
+def test_commands_that_never_generate_do_not_load_the_llm(runner, monkeypatch, tmp_path):
+    """``memo ingest``, ``ask``, ``brief``, ``list``, ``delete`` and the extractive evals leave the LLM unloaded
+    (a second and up to 2 GB for nothing); a generative eval loads it."""
+    import models
+    from service import cli
+    from tests.fakes import ScriptedGenerator
+
+    loads = []
+    monkeypatch.setitem(models.GENERATORS._factories, "counting", lambda: loads.append(1) or ScriptedGenerator())
+    monkeypatch.setenv("MEMO_LLM", "counting")
+    monkeypatch.setenv("MEMO_DATA_DIR", str(tmp_path / "data"))
+    memo = tmp_path / "memo.txt"
+    memo.write_text("In 2015 Russia intervened in Syria. The Hmeimim base is near Latakia.")
+    assert runner.invoke(cli.main, ["ingest", str(memo)]).exit_code == 0
+    assert runner.invoke(cli.main, ["ask", "When did Russia intervene?"]).exit_code == 0
+    assert runner.invoke(cli.main, ["list"]).exit_code == 0
+    assert loads == []
+    with cli._eval_engine(tmp_path / "eval", llm=True) as engine:
+        assert engine.writer is not None
+    assert loads == [1]
