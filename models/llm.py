@@ -137,14 +137,10 @@ CHOICES: dict[str, tuple[str, str]] = {
 }
 
 
-def prepare(choice: str, cache_dir: Path | None = None) -> Path | None:
-    """Build what loading ``choice`` (a ``CHOICES`` name) needs, without loading it: the verified GGUF and,
-    for onnxruntime-genai, its converted form. ``memo serve`` runs this before the server starts, so a
-    first-start conversion is not cut short by the worker's boot timeout. None for a name not in CHOICES."""
-    if choice not in CHOICES:
-        return None
-    name, runtime = CHOICES[choice]
-    spec, cache = SPECS[name], cache_dir or default_cache_dir()
+def _build(name: str, runtime: str, cache: Path) -> Path:
+    """The file or directory ``runtime`` loads for model ``name``: the verified GGUF, for onnxruntime-genai
+    its converted form (both built once and cached)."""
+    spec = SPECS[name]
     gguf = assemble(spec, cache)
     if runtime == "gpt4all":
         return gguf
@@ -153,20 +149,26 @@ def prepare(choice: str, cache_dir: Path | None = None) -> Path | None:
     return ensure_converted(spec, gguf, cache)
 
 
+def prepare(choice: str, cache_dir: Path | None = None) -> Path | None:
+    """Build what loading ``choice`` (a ``CHOICES`` name) needs, without loading it. ``memo serve`` runs this
+    before the server starts, so a first-start conversion is not cut short by the worker's boot timeout.
+    None for a name not in CHOICES."""
+    if choice not in CHOICES:
+        return None
+    return _build(*CHOICES[choice], cache_dir or default_cache_dir())
+
+
 def load_qwen(name: str, runtime: str = "onnxruntime-genai", cache_dir: Path | None = None) -> Generator:
     """``qwen-0.5b`` or ``qwen-1.5b`` (Qwen2.5-Coder-*-Instruct, Q4_K_M) from their packages, in
     ``runtime``. The first call assembles (and for onnxruntime-genai converts) and caches; later ones load
     the cache after checking its stamp."""
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown LLM runtime {runtime!r}; known: {', '.join(RUNTIMES)}")
-    spec = SPECS[name]
-    cache = cache_dir or default_cache_dir()
-    gguf = assemble(spec, cache)
+    path = _build(name, runtime, cache_dir or default_cache_dir())
     if runtime == "gpt4all":
         from models.gpt4all_llm import Gpt4AllGenerator
 
-        return Gpt4AllGenerator(gguf, name=f"{name}-gpt4all")
-    from models.ort_conversion import ensure_converted
+        return Gpt4AllGenerator(path, name=f"{name}-gpt4all")
     from models.ort_llm import OrtGenaiGenerator
 
-    return OrtGenaiGenerator(ensure_converted(spec, gguf, cache), name=name)
+    return OrtGenaiGenerator(path, name=name)
