@@ -22,8 +22,9 @@ COPY models models
 COPY service service
 COPY seeds seeds
 RUN pip install --no-cache-dir --no-deps . \
- # join, verify and convert the default LLM once, at build time (about a minute, ~6.4 GB peak; other
- # MEMO_LLM choices are prepared on first use)
+ # quantise the default embedder (seconds) and join, verify and convert the default LLM (about a
+ # minute, ~6.4 GB peak) once, at build time; other MEMO_LLM choices are prepared on first use
+ && python -m models.embedder_quantization \
  && python -m models.ort_conversion --model qwen-0.5b
 
 VOLUME /data

@@ -109,8 +109,15 @@ def _minilm_int8() -> "Embedder":
     return load_minilm_int8()
 
 
+def _minilm_q8() -> "Embedder":
+    from models.onnx_embedder import load_minilm_q8
+
+    return load_minilm_q8()
+
+
 register_embedder("minilm", _minilm)
 register_embedder("minilm-int8", _minilm_int8)
+register_embedder("minilm-q8", _minilm_q8)
 register_entity_extractor("spacy", _spacy_sm)
 register_entity_extractor("none", _no_entities)
 

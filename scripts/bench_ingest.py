@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--eval-dir", type=Path, default=EVAL)
     parser.add_argument("--memos", type=int, default=1000, help="memos for memo ingest (the bench's first N)")
     parser.add_argument("--http", type=int, default=0, help="also POST the first M memos to memo serve")
-    parser.add_argument("--embedder", default="minilm-int8")
+    parser.add_argument("--embedder", default="minilm-q8")
     parser.add_argument("--peer", action="store_true", help="txtai on the same chunk texts, in the same run")
     parser.add_argument("--peer-python", type=Path, help="python of an existing txtai peer venv")
     parser.add_argument("--out", type=Path)

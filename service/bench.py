@@ -22,8 +22,8 @@ class BenchOptions:
     questions: int = 200  # per /ask pass with one client; the concurrent pass asks twice as many others
     clients: int = 8
     briefs: int = 100
-    embedder: str = "minilm-int8"
-    compare_embedders: tuple[str, ...] = ("minilm", "minilm-int8")
+    embedder: str = "minilm-q8"
+    compare_embedders: tuple[str, ...] = ("minilm", "minilm-int8", "minilm-q8")
     embed_sample: int = 100  # memos whose sentences and chunks the embedder comparison embeds
     peer: bool = True
     # HNSW32 took 78 s to build at 100k on this machine (MEASUREMENTS.md) and more than linearly beyond

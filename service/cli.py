@@ -204,7 +204,7 @@ def delete(memo_ids: tuple[str, ...]) -> None:
                                "the rest added with memo ingest.")
 @click.option("--vectors", help="Comma-separated vector counts for search alone (default 100000,1000000).")
 @click.option("--questions", type=click.IntRange(1), help="Questions per one-client /ask pass (default 200).")
-@click.option("--embedder", help="Embedder the served app uses (default minilm-int8).")
+@click.option("--embedder", help="Embedder the served app uses (default minilm-q8).")
 @click.option("--peer/--no-peer", default=None, help="Run txtai beside ours (default: on, off with --quick).")
 @click.option("--hnsw-max", type=click.IntRange(0), help="Build HNSW only up to this many vectors (default 100000).")
 @click.option("--eval-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),

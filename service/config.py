@@ -14,8 +14,9 @@ DEFAULTS: dict[str, object] = {
     "DATA_DIR": "data",
     # memos ingested on the first start of an empty store (None: no seeding)
     "SEEDS_DIR": str(REPO_SEEDS),
-    # "minilm" (fp32, sentence-transformers + torch) or "minilm-int8" (int8 ONNX, onnxruntime; no torch)
-    "EMBEDDER": "minilm-int8",
+    # "minilm-q8" (int8 MatMuls, onnxruntime; no torch), "minilm-int8" (the packaged int8-weight ONNX, fp32
+    # arithmetic) or "minilm" (fp32, sentence-transformers + torch)
+    "EMBEDDER": "minilm-q8",
     # vector index: exact Flat up to this many chunks, IVF (nprobe probes) beyond; measured with memo bench
     "INDEX_FLAT_MAX": 30_000,
     "INDEX_NPROBE": 32,
@@ -38,7 +39,7 @@ DEFAULTS: dict[str, object] = {
     "LLM_RETRY_AFTER_S": 10,
     "CHUNK_TOKENS": 128,
     "CHUNK_OVERLAP": 1,
-    "ABSTAIN_BELOW": 0.48,
+    "ABSTAIN_BELOW": 0.49,
     # input limits (422 above them). A memo's ingest time grows with its length: on 2 CPU cores a
     # 500k-character single-line memo took 66-77 s in three runs (scripts/long_memo.py).
     "MAX_MEMO_CHARS": 500_000,

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 DB_FILE = "memos.sqlite3"
 INDEX_FILE = "index.faiss"
 LOCK_FILE = "lock"
+# the embedder meta while every memo is being embedded again with another model (see _check_model)
+REEMBEDDING = "re-embedding, unfinished, to "
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,9 @@ class Engine:
             return
         if stored is not None and self.store.counts()["memos"]:
             log.warning("store was embedded with %s, this engine uses %s: re-embedding all memos", stored, current)
+            # Until the last memo is done the store holds two models' vectors: a start after an interrupted
+            # run (with either model) must see that and re-embed everything again.
+            self.store.set_meta("embedder", f"{REEMBEDDING}{current}")
             self._reembed_all()
         self.store.set_meta("embedder", current)
 
@@ -403,7 +408,8 @@ class Engine:
         with self.store.snapshot():
             hits = self.search(text, k, where, query=query)
             passages = collect_passages(self.store, hits)
-        return text, query, passages, self.store.term_weights(terms(text))
+            weights = self.store.term_weights(terms(text))
+        return text, query, passages, weights
 
     def _answer(self, question: str, k: int, where: MemoFilter | None):
         question, query, passages, weights = self._retrieve(question, "question", k, where)

@@ -46,7 +46,7 @@ class TopicSettings:
     brief_points: int = 3  # points joined into the brief paragraph
     mmr_lambda: float = 0.7  # support vs. novelty when choosing them
     # A point need only be about the topic, not answer a question: below /ask's abstention threshold
-    # (0.48), above what sentences sharing no rare word with the query score (under ~0.15 on the seeds).
+    # (0.49), above what sentences sharing no rare word with the query score (under ~0.15 on the seeds).
     min_score: float = 0.35
 
 

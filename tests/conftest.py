@@ -14,6 +14,7 @@ from tests.fakes import (
     OtherHashEmbedder,
     OtherLexiconEntities,
     RegexPhrases,
+    ReversedHashEmbedder,
     ScriptedGenerator,
 )
 
@@ -23,6 +24,7 @@ SEED_MEMO = sorted(SEEDS.glob("*.txt"))[0]
 
 register_embedder("fake", HashEmbedder)
 register_embedder("fake-2", OtherHashEmbedder)
+register_embedder("fake-reversed", ReversedHashEmbedder)
 register_phrase_finder("fake", RegexPhrases)
 register_generator("fake", ScriptedGenerator)
 register_entity_extractor("fake", LexiconEntities)
@@ -41,6 +43,13 @@ def _shared_minilm_int8():
     from models.onnx_embedder import load_minilm_int8
 
     return load_minilm_int8()
+
+
+@functools.lru_cache(maxsize=1)
+def _shared_minilm_q8():
+    from models.onnx_embedder import load_minilm_q8
+
+    return load_minilm_q8()
 
 
 @functools.lru_cache(maxsize=1)
@@ -68,6 +77,7 @@ def _shared_llm():
 # The real models, loaded once per test session and shared by every test that asks for them.
 register_embedder("minilm-shared", _shared_minilm)
 register_embedder("minilm-int8-shared", _shared_minilm_int8)
+register_embedder("minilm-q8-shared", _shared_minilm_q8)
 register_entity_extractor("spacy-shared", _shared_spacy)
 register_phrase_finder("spacy-shared", _shared_phrases)
 register_generator("llm-shared", _shared_llm)
@@ -115,7 +125,7 @@ def engine(app):
 @pytest.fixture
 def real_app(tmp_path):
     """The app on the real models with the seed memo ingested."""
-    app = create_app({"DATA_DIR": str(tmp_path / "data"), "SEEDS_DIR": str(SEEDS), "EMBEDDER": "minilm-int8-shared",
+    app = create_app({"DATA_DIR": str(tmp_path / "data"), "SEEDS_DIR": str(SEEDS), "EMBEDDER": "minilm-q8-shared",
                       "ENTITIES": "spacy-shared", "PHRASES": "spacy-shared", "LLM": "none"})
     yield app
     app.extensions["memo"].close()

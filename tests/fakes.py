@@ -41,6 +41,15 @@ class OtherHashEmbedder(HashEmbedder):
     name = "fake-hash-2"
 
 
+class ReversedHashEmbedder(HashEmbedder):
+    """Another model with other vectors (the fake's, dimensions reversed): a store must never mix the two."""
+
+    name = "fake-hash-reversed"
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return np.ascontiguousarray(super().embed(texts)[:, ::-1])
+
+
 class RegexPhrases:
     """Years and day-month-year dates as DATE, other numbers as CARDINAL, runs of capitalised words as
     PERSON: enough structure to exercise short answers without a parser."""

@@ -66,8 +66,9 @@ def test_memo_bench_quick_runs_end_to_end(tmp_path):
                           capture_output=True, text=True, timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())
-    assert set(result["embedders"]) == {"minilm", "minilm-int8"}
+    assert set(result["embedders"]) == {"minilm", "minilm-int8", "minilm-q8"}
     assert result["embedders"]["minilm-int8"]["cosine_to_minilm"]["min"] > 0.99
+    assert result["embedders"]["minilm-q8"]["cosine_to_minilm"]["min"] > 0.97
     small, large = result["served"]["30"], result["served"]["60"]
     assert small["ingest_http"]["memos"] == 30 and large["health"]["memos"] == 60
     assert large["health"]["chunks"] == large["health"]["vectors"] > small["health"]["chunks"]

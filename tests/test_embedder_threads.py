@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.conftest import _shared_minilm, _shared_minilm_int8
+from tests.conftest import _shared_minilm, _shared_minilm_int8, _shared_minilm_q8
 
 pytestmark = pytest.mark.model
 
@@ -50,7 +50,7 @@ def test_model_and_tokenizer_are_never_entered_concurrently(monkeypatch):
     assert peak[0] == 1, f"{peak[0]} threads were inside the model or tokenizer at once"
 
 
-@pytest.mark.parametrize("load", [_shared_minilm, _shared_minilm_int8], ids=["fp32", "int8"])
+@pytest.mark.parametrize("load", [_shared_minilm, _shared_minilm_int8, _shared_minilm_q8], ids=["fp32", "int8", "q8"])
 def test_concurrent_batches_of_different_lengths_embed_correctly(load):
     embedder = load()
     alone = {n: embedder.embed(["word " * n]) for n in (1, 40, 120)}

@@ -181,6 +181,42 @@ def test_changing_the_embedder_re_embeds_the_store(config):
         engine.close()
 
 
+def test_a_re_embedding_cut_short_is_redone_at_the_next_start_whichever_model_it_has(config, monkeypatch):
+    from models import get_embedder
+    from service.store import Store
+
+    app, engine = _reopen(config)
+    for text in (MEMO_A, MEMO_B, MEMO_C):
+        engine.ingest(text)
+    engine.close()
+    real_replace, calls = Store.replace_memo, []
+
+    def crash_after_one(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) > 1:
+            raise KeyboardInterrupt("stopped during the re-embedding")
+        return real_replace(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "replace_memo", crash_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        _reopen({**config, "EMBEDDER": "fake-reversed"})  # one memo now holds the other model's vectors
+    monkeypatch.setattr(Store, "replace_memo", real_replace)
+
+    app, engine = _reopen(config)  # back to the first model: that memo must not keep the other's vectors
+    try:
+        assert engine.store.get_meta("embedder") == "fake-hash/64"
+        fake = get_embedder("fake")
+        for memo in engine.list(MemoFilter(), 10, 0)[0]:
+            chunks = engine.store.get_chunks(engine.store.chunk_ids(MemoFilter(memo_ids=(memo.id,))).tolist())
+            stored = engine.store.chunk_vectors(list(chunks))
+            text = engine.get(memo.id).text
+            for chunk in chunks.values():
+                assert np.allclose(stored[chunk.id], fake.embed([text[chunk.start:chunk.end]])[0], atol=1e-6)
+        assert engine.health()["chunks"] == engine.health()["vectors"] == len(engine.index)
+    finally:
+        engine.close()
+
+
 def test_a_second_engine_on_the_same_data_dir_is_refused(engine, config):
     with pytest.raises(DataDirLocked, match="in use"):
         build_engine(load_config(config))
@@ -210,3 +246,17 @@ def test_brief_is_cached_by_content_hash(engine):
     assert engine.store.get_brief(memo.content_hash, first.method, 2) is not None
     assert engine.brief(memo.id, 2) == first
     assert engine.brief_text(memo.text, 2) == first
+
+
+def test_term_weights_follow_every_write(engine):
+    first, _ = engine.ingest(MEMO_A)
+    engine.ingest(MEMO_B)
+    alone = engine.store.term_weights(["harbour", "rate"])
+    assert alone == engine.store.term_weights(["rate", "harbour"])  # served again, same figures
+    assert alone["harbour"] == alone["rate"]  # one chunk each
+    second, _ = engine.ingest("The harbour of Latakia was dredged. Ships can dock again.")
+    shared = engine.store.term_weights(["harbour", "rate", "unseen"])
+    assert shared["harbour"] < alone["harbour"] and shared["rate"] > alone["rate"]  # 2 of 3 chunks vs 1 of 3
+    assert shared["unseen"] > shared["rate"]
+    engine.delete(second.id)
+    assert engine.store.term_weights(["harbour", "rate"]) == alone

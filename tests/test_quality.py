@@ -32,7 +32,7 @@ def eval_engine(tmp_path_factory):
         if os.environ.get("CI"):
             pytest.fail(f"the quality gate needs the dev data in {EVAL}")
         pytest.skip(f"quality gate skipped: no dev data at {EVAL} (it runs in CI)")
-    engine = build_engine(load_config({"DATA_DIR": str(tmp_path_factory.mktemp("quality")), "EMBEDDER": "minilm-int8-shared",
+    engine = build_engine(load_config({"DATA_DIR": str(tmp_path_factory.mktemp("quality")), "EMBEDDER": "minilm-q8-shared",
                                        "ENTITIES": "spacy-shared", "PHRASES": "spacy-shared", "LLM": "none"}))
     yield engine
     engine.close()
