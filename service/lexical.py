@@ -37,7 +37,8 @@ def _stemmer():
 
 
 @lru_cache(maxsize=65536)
-def _stem(word: str) -> str:
+def stem(word: str) -> str:
+    """A lower-cased word as FTS5's ``porter unicode61 remove_diacritics 2`` tokenizer indexes it."""
     if not word.isascii():
         # as FTS5's remove_diacritics: "gdańsk" is indexed as "gdansk"
         word = "".join(ch for ch in unicodedata.normalize("NFKD", word) if not unicodedata.combining(ch))
@@ -51,7 +52,7 @@ def words(text: str) -> list[str]:
 
 def terms(text: str) -> list[str]:
     """Stemmed content words (stop words removed), in order, repeats kept."""
-    return [_stem(w) for w in words(text) if w not in STOP_WORDS]
+    return [stem(w) for w in words(text) if w not in STOP_WORDS]
 
 
 @lru_cache(maxsize=65536)

@@ -7,10 +7,13 @@ import numpy as np
 
 from service.answer import Passage
 from service.index import VectorIndex
-from service.lexical import STOP_WORDS, words
+from service.lexical import STOP_WORDS, stem, words
 from service.store import MemoFilter, Store
 
 MODES = ("hybrid", "dense", "bm25")
+# Words held by at most this many chunks always stay in the BM25 query: scanning their postings costs
+# ~0.1 ms, not worth any ranking change (so stores under ~10k chunks, and the dev sets, are unaffected).
+LEXICAL_FLOOR = 1000
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,9 @@ class Hit:
 class RetrievalSettings:
     mode: str = "hybrid"
     depth: int = 50  # candidates taken from each list before fusion
+    # BM25 leaves out a question's words held by more than this share of the chunks (and more than
+    # LEXICAL_FLOOR), unless that leaves none: README "Measured", /ask at 10k memos. None: every word.
+    lexical_max_share: float | None = 0.1
     rrf_k: int = 60
     dense_weight: float = 1.0
     lexical_weight: float = 1.0
@@ -40,6 +46,19 @@ class RetrievalSettings:
 def query_words(question: str) -> list[str]:
     """The question's content words for BM25 (FTS5 applies its own Porter stemming)."""
     return [w for w in words(question) if w not in STOP_WORDS]
+
+
+def selective_words(words_: list[str], store: Store, max_share: float | None) -> list[str]:
+    """``words_`` without those held by more than ``max_share`` of the chunks (and more than
+    ``LEXICAL_FLOOR``), unless none would be left. FTS5 scores every chunk that holds any word of the query,
+    so one word found in a third of a large store costs more than the rest of an answer, while its BM25
+    weight (IDF) is small."""
+    if max_share is None or not words_:
+        return words_
+    total, held_by = store.term_frequencies([stem(w) for w in words_])
+    limit = max(LEXICAL_FLOOR, max_share * total)
+    kept = [w for w in words_ if held_by[stem(w)] <= limit]
+    return kept or words_
 
 
 def fuse(lists: list[list[tuple[int, float]]], weights: list[float], rrf_k: int) -> list[tuple[int, float]]:
@@ -66,7 +85,11 @@ def search_chunks(
     depth = max(k, settings.depth)
     allowed = None if where.is_empty() else store.chunk_ids(where)
     dense = index.search(query, depth, allowed) if settings.mode != "bm25" else []
-    lexical = store.lexical_search(query_words(question), depth, where) if settings.mode != "dense" else []
+    lexical = []
+    if settings.mode != "dense":
+        # the BM25-only mode is the plain baseline: every word
+        share = settings.lexical_max_share if settings.mode == "hybrid" else None
+        lexical = store.lexical_search(selective_words(query_words(question), store, share), depth, where)
     if settings.mode == "dense":
         ranked = dense[:k]
     elif settings.mode == "bm25":

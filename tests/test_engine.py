@@ -260,3 +260,20 @@ def test_term_weights_follow_every_write(engine):
     assert shared["unseen"] > shared["rate"]
     engine.delete(second.id)
     assert engine.store.term_weights(["harbour", "rate"]) == alone
+
+
+def test_bm25_leaves_out_words_most_chunks_hold_unless_none_would_be_left(engine, monkeypatch):
+    import service.retrieval as retrieval
+
+    for text in (MEMO_A, MEMO_B, MEMO_C, "A report on the harbour of Latakia. The report names no ships."):
+        engine.ingest("Weekly report. " + text)
+    monkeypatch.setattr(retrieval, "LEXICAL_FLOOR", 0)  # a real store needs more than 1000 chunks
+    words = retrieval.query_words("Which report mentions the harbour?")
+    assert words == ["report", "mentions", "harbour"]
+    # "report" is in all 4 chunks, "harbour" in 2, "mentions" in none
+    assert retrieval.selective_words(words, engine.store, 0.6) == ["mentions", "harbour"]
+    assert retrieval.selective_words(words, engine.store, 0.4) == ["mentions"]
+    assert retrieval.selective_words(["report"], engine.store, 0.4) == ["report"]  # nothing else to ask
+    assert retrieval.selective_words(words, engine.store, None) == words
+    monkeypatch.setattr(retrieval, "LEXICAL_FLOOR", 4)
+    assert retrieval.selective_words(words, engine.store, 0.4) == words  # a small store keeps every word
