@@ -275,5 +275,7 @@ def test_bm25_leaves_out_words_most_chunks_hold_unless_none_would_be_left(engine
     assert retrieval.selective_words(words, engine.store, 0.4) == ["mentions"]
     assert retrieval.selective_words(["report"], engine.store, 0.4) == ["report"]  # nothing else to ask
     assert retrieval.selective_words(words, engine.store, None) == words
+    # the BM25-only mode is the plain baseline memo eval reports: every word, so all 4 chunks match
+    assert len(engine.search("Which report mentions the harbour?", k=10, mode="bm25")) == 4
     monkeypatch.setattr(retrieval, "LEXICAL_FLOOR", 4)
     assert retrieval.selective_words(words, engine.store, 0.4) == words  # a small store keeps every word
