@@ -21,13 +21,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from service.bench_data import memo_texts, news_documents, questions  # noqa: E402
-from service.bench_http import _ok, cli_ingest, start_server, time_asks  # noqa: E402
+from service.bench_http import _ok, cli_ingest, start_server, time_asks, wait_for_lexical_index  # noqa: E402
 
 
 def over_http(data: Path, embedder: str, q1: list[str], qn: list[str], clients: int) -> dict:
     server, startup = start_server(data, embedder)
     try:
-        result: dict = {"startup_s": round(startup, 2), "health": _ok(server, "GET", "/health")}
+        result: dict = {"startup_s": round(startup, 2),
+                        "lexical_index_wait_s": round(wait_for_lexical_index(server), 2),
+                        "health": _ok(server, "GET", "/health")}
         for q in q1[:20]:
             _ok(server, "POST", "/ask", {"question": q})
         result["ask_1_client"] = time_asks(server, q1, 1)
@@ -44,6 +46,8 @@ def profiled(data: Path, embedder: str, asked: list[str], top: int) -> None:
     app = create_app({"DATA_DIR": str(data), "LLM": "none", "EMBEDDER": embedder, "SEEDS_DIR": None,
                       "RATELIMIT": "off"})
     client = app.test_client()
+    while not app.extensions["memo"].store.bm25_ready():
+        time.sleep(0.1)
     for q in asked[:20]:
         client.post("/ask", json={"question": q})
     profile = cProfile.Profile()

@@ -38,6 +38,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> "APIFlask":
     app.extensions["memo"] = engine
     if app.config["SEEDS_DIR"]:
         engine.seed(Path(app.config["SEEDS_DIR"]))
+    # In the background: /ask uses FTS5 for BM25 until the in-memory copy is filled (/health says when).
+    engine.store.start_bm25()
 
     api.register_errors(app)
     app.register_blueprint(api.bp)

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
 from models.phrases import Phrase
-from service.lexical import sentence_terms, terms
+from service.lexical import TermSet, sentence_terms, terms
 from service.phrases import short_answer, wants_noun_phrases, wants_phrase
 
 
@@ -63,13 +63,14 @@ class AnswerSettings:
     confidence_bias: float = -5.85
 
 
-def lexical_overlap(question_terms: list[str], sentence_terms: list[str], weights: Mapping[str, float] | None = None) -> float:
+def lexical_overlap(question_terms: list[str], sentence_terms: Sequence[str] | TermSet,
+                    weights: Mapping[str, float] | None = None) -> float:
     """Weighted share of the question's distinct content words found in the sentence (``weights``: IDF,
     default 1). A stem that prefixes the other counts for 0.7, so ``russia`` partly meets ``russian``."""
     wanted = set(question_terms)
     if not wanted:
         return 0.0
-    have = set(sentence_terms)
+    have = sentence_terms if isinstance(sentence_terms, TermSet) else TermSet.of(sentence_terms)
     weight = (lambda t: weights.get(t, 1.0)) if weights else (lambda t: 1.0)
     total = found = 0.0
     for term in wanted:
@@ -77,7 +78,7 @@ def lexical_overlap(question_terms: list[str], sentence_terms: list[str], weight
         total += w
         if term in have:
             found += w
-        elif len(term) >= 4 and any(h.startswith(term) or (len(h) >= 4 and term.startswith(h)) for h in have):
+        elif len(term) >= 4 and (have.extends(term) or have.prefixes(term)):
             found += 0.7 * w
     return found / total if total else 0.0
 

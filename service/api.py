@@ -177,7 +177,7 @@ def health():
     engine = get_engine()
     counts = engine.health()
     ok = counts["chunks"] == counts["vectors"]
-    return {"status": "ok" if ok else "degraded", **counts,
+    return {"status": "ok" if ok else "degraded", **counts, "lexical_index": engine.lexical_index_state(),
             "models": {"embedder": engine.embedder.name, "entities": engine.entity_extractor.name,
                        "llm": current_app.config["LLM"]}}
 

@@ -488,6 +488,10 @@ class Engine:
             "vectors": len(self.index),
         }
 
+    def lexical_index_state(self) -> str:
+        """``ready`` once BM25 comes from the in-memory copy, ``filling`` while FTS5 stands in."""
+        return "ready" if self.store.bm25_ready() else "filling"
+
 
 def build_engine(config: Mapping[str, Any]) -> Engine:
     """An engine from app config (the keys of ``service.config.DEFAULTS``)."""

@@ -8,7 +8,10 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
+from bisect import bisect_left
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Iterable
 
 _TOKEN = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*", re.UNICODE)
 
@@ -55,10 +58,35 @@ def terms(text: str) -> list[str]:
     return [stem(w) for w in words(text) if w not in STOP_WORDS]
 
 
+@dataclass(frozen=True)
+class TermSet:
+    """A sentence's distinct terms, also in sorted order so that prefix questions take a bisection."""
+
+    members: frozenset[str]
+    ordered: tuple[str, ...]
+
+    @classmethod
+    def of(cls, found: Iterable[str]) -> "TermSet":
+        members = frozenset(found)
+        return cls(members, tuple(sorted(members)))
+
+    def __contains__(self, term: str) -> bool:
+        return term in self.members
+
+    def extends(self, term: str) -> bool:
+        """Some member starts with ``term`` (the first member not below ``term`` would)."""
+        i = bisect_left(self.ordered, term)
+        return i < len(self.ordered) and self.ordered[i].startswith(term)
+
+    def prefixes(self, term: str, shortest: int = 4) -> bool:
+        """Some member of at least ``shortest`` characters, shorter than ``term``, starts it."""
+        return any(term[:n] in self.members for n in range(shortest, len(term)))
+
+
 @lru_cache(maxsize=65536)
-def sentence_terms(text: str) -> tuple[str, ...]:
+def sentence_terms(text: str) -> TermSet:
     """``terms`` of a memo sentence, cached: the same sentences are scored again and again by ``/ask``."""
-    return tuple(terms(text))
+    return TermSet.of(terms(text))
 
 
 def phrase_key(text: str) -> str:

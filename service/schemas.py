@@ -317,6 +317,9 @@ class HealthOut(Schema):
     chunks = Integer()
     sentences = Integer()
     vectors = Integer()
+    lexical_index = String(metadata={"description": "ready: BM25 from the in-memory copy; filling: from "
+                                                    "SQLite FTS5 (same ranks, slower) while the copy is built "
+                                                    "after start-up"})
     models = Nested(Schema.from_dict({"embedder": String(), "entities": String(), "llm": String()})())
 
 

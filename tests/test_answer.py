@@ -65,3 +65,22 @@ def test_confidence_is_a_monotone_probability():
     values = [confidence_of(x, settings) for x in (-1.0, 0.2, 0.5, 0.8, 2.0)]
     assert values == sorted(values) and 0 < values[0] and values[-1] < 1
     assert confidence_of(-settings.confidence_bias / settings.confidence_slope, settings) == pytest.approx(0.5)
+
+
+def test_lexical_overlap_prefix_lookups_match_the_plain_definition():
+    import random
+
+    from service.lexical import TermSet
+
+    def plain(question, sentence):  # the definition, one comparison per pair of terms
+        wanted, have = set(question), set(sentence)
+        found = sum(1.0 if t in have else 0.7 if len(t) >= 4 and any(
+            h.startswith(t) or (len(h) >= 4 and t.startswith(h)) for h in have) else 0.0 for t in wanted)
+        return found / len(wanted)
+
+    rng = random.Random(0)
+    stems = ["russia", "russian", "rus", "milit", "militari", "site", "sites", "harbo", "harbour", "harb", "base"]
+    for _ in range(500):
+        question = rng.sample(stems, rng.randint(1, 4))
+        sentence = rng.sample(stems, rng.randint(0, 6))
+        assert lexical_overlap(question, TermSet.of(sentence)) == pytest.approx(plain(question, sentence))

@@ -1,0 +1,120 @@
+"""The in-memory BM25 copy (service/bm25.py) against SQLite FTS5 on the same store: same ranks and scores,
+kept in step with writes, including writes that land while it fills."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from service.bm25 import Bm25Index, index_terms, query_terms
+from service.config import load_config
+from service.engine import build_engine
+from service.retrieval import query_words
+from service.store import MemoFilter
+
+SEED = next(Path(__file__).resolve().parents[1].joinpath("seeds").glob("*.txt")).read_text(encoding="utf-8")
+OTHERS = [
+    "12 Jan 2024; MEMO: The harbour of Tartus was expanded. Engineers added two new piers for naval ships.",
+    "The central bank raised interest rates to 5 percent. Inflation had reached 9 percent in March. "
+    "The bank said rates would stay high while inflation stayed above 4 percent.",
+    "Wheat harvests fell sharply after the drought. Farmers asked the ministry for emergency aid. "
+    "The ministry said the harbour would take grain ships first.",
+]
+
+
+def _queries(text: str) -> list[list[str]]:
+    """Every sentence of ``text`` as a question's BM25 words, and windows of three of its words."""
+    sentences = [s for s in text.replace("\n", " ").split(". ") if s.strip()]
+    queries = [query_words(s) for s in sentences]
+    flat = [w for q in queries for w in q]
+    queries += [flat[i : i + 3] for i in range(0, len(flat), 3)]
+    return [q for q in queries if q and query_terms(q) is not None]
+
+
+def _assert_same(store, queries, where=None, k=20):
+    where = where or MemoFilter()
+    for words in queries:
+        ours, fts = store.lexical_search(words, k, where), store.fts_search(words, k, where)
+        assert [i for i, _ in ours] == [i for i, _ in fts], words
+        assert np.allclose([s for _, s in ours], [s for _, s in fts], rtol=1e-9, atol=1e-9), words
+
+
+@pytest.fixture
+def filled(engine):
+    ids = [engine.ingest(SEED)[0].id] + [engine.ingest(t)[0].id for t in OTHERS]
+    assert engine.store.wait_for_bm25(30)
+    return engine, ids
+
+
+def test_same_ranks_and_scores_as_fts5(filled):
+    engine, _ = filled
+    queries = _queries(SEED + " " + " ".join(OTHERS))
+    assert len(queries) > 30
+    _assert_same(engine.store, queries)
+
+
+def test_follows_adds_updates_and_deletes(filled):
+    engine, ids = filled
+    engine.update(ids[1], "The harbour of Tartus was closed for repairs. Naval ships moved to Latakia.")
+    engine.delete(ids[2])
+    engine.ingest("Grain ships waited outside the harbour. The drought cut wheat exports by half.")
+    queries = _queries(SEED + " " + " ".join(OTHERS)) + [["harbour", "ships"], ["latakia"], ["inflation"]]
+    _assert_same(engine.store, queries)
+    assert engine.store.lexical_search(["inflation"], 5, MemoFilter()) == []  # only the deleted memo had it
+
+
+def test_filters_apply(filled):
+    engine, ids = filled
+    where = MemoFilter(memo_ids=(ids[0], ids[3]))
+    _assert_same(engine.store, [["harbour", "ships"], ["ministry", "grain"]], where)
+    chunk_ids = {c for c in engine.store.chunk_ids(where)}
+    assert {i for i, _ in engine.store.lexical_search(["harbour"], 10, where)} <= chunk_ids
+
+
+def test_words_fts5_reads_as_phrases_go_to_fts5(filled):
+    engine, _ = filled
+    assert query_terms(["tartus's", "harbour"]) is None
+    words = ["tartus's", "harbour"]
+    assert engine.store.lexical_search(words, 10, MemoFilter()) == engine.store.fts_search(words, 10, MemoFilter())
+
+
+def test_fts5_answers_until_the_copy_is_filled(config, monkeypatch):
+    engine = build_engine(load_config(config))  # no server: nothing starts the filler before a search
+    try:
+        engine.ingest(OTHERS[0])
+        store = engine.store
+        monkeypatch.setattr(store, "start_bm25", lambda: None)
+        found = store.lexical_search(["harbour"], 5, MemoFilter())
+        assert not store.bm25_ready() and found == store.fts_search(["harbour"], 5, MemoFilter()) and found
+        monkeypatch.undo()
+        assert store.wait_for_bm25(30) and store.lexical_search(["harbour"], 5, MemoFilter()) == found
+    finally:
+        engine.close()
+
+
+def test_writes_during_the_fill_are_neither_lost_nor_counted_twice():
+    index = Bm25Index()
+    index.remove([5])  # a delete committed after the filler's snapshot was read
+    index.add([(7, "grain ships")])  # an add the snapshot also holds
+    index.build([(5, "grain harbour"), (6, "harbour"), (7, "grain ships")])
+    assert len(index) == 2
+    assert [i for i, _ in index.search(["grain"], 10)] == [7]
+    assert [i for i, _ in index.search(["harbour"], 10)] == [6]
+    fresh = Bm25Index()
+    fresh.build([(6, "harbour"), (7, "grain ships")])
+    assert index.search(["grain", "ship", "harbour"], 10) == fresh.search(["grain", "ship", "harbour"], 10)
+
+
+def test_compaction_keeps_results():
+    rng = np.random.default_rng(0)
+    vocabulary = [f"word{i}" for i in range(50)]
+    texts = {i: " ".join(rng.choice(vocabulary, 12)) for i in range(3000)}
+    index = Bm25Index()
+    index.build(texts.items())
+    index.remove(range(0, 2500))  # enough dead postings to compact
+    assert index._dead == 0
+    fresh = Bm25Index()
+    fresh.build((i, t) for i, t in texts.items() if i >= 2500)
+    for q in (["word1"], ["word2", "word3"], vocabulary[:10]):
+        assert index.search([index_terms(w)[0] for w in q], 20) == fresh.search([index_terms(w)[0] for w in q], 20)
