@@ -46,12 +46,13 @@ def stored_chunk_texts(db_path: Path) -> list[str]:
 
 
 def _in_process_search(data_dir: Path, embedder: str, questions: list[str]) -> dict:
-    """Our search alone, in process (embed the question + FAISS, and hybrid with FTS5), k=10."""
+    """Our search alone, in process (embed the question + FAISS, and hybrid with BM25), k=10."""
     from service.config import load_config
     from service.engine import build_engine
 
     engine = build_engine(load_config({"DATA_DIR": str(data_dir), "EMBEDDER": embedder, "LLM": "none", "SEEDS_DIR": None}))
     try:
+        engine.store.wait_for_bm25()  # time the in-memory BM25, not FTS5 standing in while it fills
         out = {}
         for mode in ("dense", "hybrid"):
             engine.search(questions[0], 10, mode=mode)

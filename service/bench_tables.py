@@ -46,7 +46,7 @@ def rows(result: dict) -> list[tuple[str, str]]:
         out.append((f"peer {p['package']}: index build", f"{p['build_s']} s for {p['texts']} chunks = {p['chunks_per_s']} chunks/s"))
         out.append((f"peer {p['package']}: search (embed + ANN), 1 client", _lat(p["search"])))
         out.append(("ours in process: dense search (embed + FAISS)", _lat(ours["dense"])))
-        out.append(("ours in process: hybrid search (+ FTS5, fusion)", _lat(ours["hybrid"])))
+        out.append(("ours in process: hybrid search (+ BM25, fusion)", _lat(ours["hybrid"])))
         out.append(("ratio ingest chunks/s, ours (HTTP) / txtai", f"{r['ingest_chunks_per_s_ours_over_txtai']}x"))
         out.append(("ratio search latency txtai / ours (dense), p50 / p95",
                     f"{r['search_p50_txtai_over_ours_dense']}x / {r['search_p95_txtai_over_ours_dense']}x"))

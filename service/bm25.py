@@ -3,7 +3,8 @@
 FTS5 stays the store's lexical index of record (written in the chunks' own transactions); this is a copy
 kept beside it because FTS5 calls ``bm25()`` once per matching row: at 10,000 memos that was ~5 ms of a
 question's ~12 (README, Measured), while reading the same postings from arrays takes a fraction of a ms.
-It is rebuilt from ``chunks_fts`` when a store opens and follows every write after its commit. Terms are
+The store fills it from ``chunks_fts`` in a background thread (at server start-up, or at the first search)
+and applies every write to it after the write's commit. Terms are
 made as FTS5's ``porter unicode61 remove_diacritics 2`` tokenizer makes them, so scores and ranks agree
 with FTS5's (``scripts/check_selection.py --parity`` compares the two on a store).
 """
@@ -26,19 +27,12 @@ _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 
 
 def index_terms(text: str) -> list[str]:
-    """The terms of ``text``, in order (their count is the document length), made as FTS5's tokenizer makes
-    them: unicode61 tokens (letters and digits), lower-cased, diacritics removed, Porter-stemmed when 3 to 64
-    characters long (FTS5's porter wrapper leaves other tokens as they are). Not identical: SQLite's Porter
-    has two later rules PyStemmer's lacks (``technology``: ``technolog`` there, ``technologi`` here), and
-    FTS5 folds diacritics of Latin letters only; both sides of a search go through this function, so such
-    words still match, and the statistics differ only for them."""
+    """The terms FTS5 indexes for ``text``, in order (their count is FTS5's document length): unicode61
+    tokens (letters and digits), lower-cased, diacritics removed, then ``stem`` (SQLite's Porter). Equal to
+    FTS5's for every token of ../shared/eval's texts but 4 Greek words (FTS5 folds their final sigma)."""
     if not text.isascii():
         text = "".join(ch for ch in unicodedata.normalize("NFD", text) if not unicodedata.combining(ch))
-    return [_stemmed(t) for t in _TOKEN.findall(text.lower())]
-
-
-def _stemmed(token: str) -> str:
-    return stem(token) if 3 <= len(token) <= 64 and token.isascii() else token
+    return [stem(t) for t in _TOKEN.findall(text.lower())]
 
 
 def query_terms(words: Sequence[str]) -> list[str] | None:

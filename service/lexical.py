@@ -41,11 +41,54 @@ def _stemmer():
 
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    """A lower-cased word as FTS5's ``porter unicode61 remove_diacritics 2`` tokenizer indexes it."""
+    """A lower-cased word as FTS5's ``porter unicode61 remove_diacritics 2`` tokenizer indexes it: diacritics
+    folded, then Porter's stemmer as SQLite has it (tokens under 3 or over 64 characters left as they are)."""
     if not word.isascii():
         # as FTS5's remove_diacritics: "gdańsk" is indexed as "gdansk"
-        word = "".join(ch for ch in unicodedata.normalize("NFKD", word) if not unicodedata.combining(ch))
-    return _stemmer().stemWord(word)
+        word = "".join(ch for ch in unicodedata.normalize("NFD", word) if not unicodedata.combining(ch))
+    if not 3 <= len(word) <= 64:
+        return word
+    return _sqlite_departures(_stemmer().stemWord(word))
+
+
+def _consonant(word: str, i: int) -> bool:
+    if word[i] in "aeiou":
+        return False
+    return word[i] != "y" or i == 0 or not _consonant(word, i - 1)
+
+
+def _measure(word: str) -> int:
+    """Porter's m: how many vowel-consonant runs ``word`` has."""
+    runs, vowel_seen = 0, False
+    for i in range(len(word)):
+        if not _consonant(word, i):
+            vowel_seen = True
+        elif vowel_seen:
+            runs, vowel_seen = runs + 1, False
+    return runs
+
+
+def _cvc(word: str) -> bool:
+    return (len(word) >= 3 and _consonant(word, len(word) - 1) and not _consonant(word, len(word) - 2)
+            and _consonant(word, len(word) - 3) and word[-1] not in "wxy")
+
+
+def _sqlite_departures(stemmed: str) -> str:
+    """PyStemmer's ``porter`` is the published algorithm; SQLite's is Porter's own C version, whose step 2
+    also rewrites ``logi`` to ``log`` and ``bli`` to ``ble`` (``technology``: ``technolog``, ``possibly``:
+    ``possibl``). A word those rules touch leaves the published algorithm ending in ``logi`` or ``bli``
+    (no later step changes such an ending), so the rest of SQLite's steps 2-5 are applied from there."""
+    if stemmed.endswith("logi") and _measure(stemmed[:-4]) > 0:
+        return stemmed[:-1]
+    if not stemmed.endswith("bli") or _measure(stemmed[:-3]) == 0:
+        return stemmed
+    word = stemmed[:-1] + "e"  # step 2: bli -> ble
+    if word.endswith(("able", "ible")) and _measure(word[:-4]) > 1:  # step 4
+        return word[:-4]
+    base = word[:-1]  # step 5a: a final e goes when m > 1, or m == 1 and the stem does not end cvc
+    if _measure(base) > 1 or (_measure(base) == 1 and not _cvc(base)):
+        word = base
+    return word
 
 
 def words(text: str) -> list[str]:
