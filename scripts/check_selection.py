@@ -55,7 +55,7 @@ def measure(engine: Engine, items: list, share: float | None, k: int) -> dict:
 
 def parity(engine: Engine, items: list, depth: int = 50) -> dict:
     """FTS5's and the in-memory BM25's top ``depth`` for every question's words (questions with a word
-    FTS5 reads as a phrase, like ``tesla's``, always go to FTS5 and are left out)."""
+    FTS5 reads as a phrase, like ``o'neill``, always go to FTS5 and are left out)."""
     store, where = engine.store, MemoFilter()
     assert store.wait_for_bm25(600)
     same = compared = 0

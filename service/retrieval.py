@@ -44,8 +44,10 @@ class RetrievalSettings:
 
 
 def query_words(question: str) -> list[str]:
-    """The question's content words for BM25 (FTS5 applies its own Porter stemming)."""
-    return [w for w in words(question) if w not in STOP_WORDS]
+    """The question's content words for BM25 (FTS5 applies its own Porter stemming), a possessive ``'s``
+    dropped: FTS5 reads ``tesla's`` as the phrase ``tesla s``, which misses every plain "Tesla"."""
+    found = (w[:-2] if w.endswith("'s") else w for w in words(question))
+    return [w for w in found if w and w not in STOP_WORDS]
 
 
 def selective_words(words_: list[str], store: Store, max_share: float | None) -> list[str]:

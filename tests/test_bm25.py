@@ -183,3 +183,12 @@ def test_terms_are_the_ones_sqlite_fts5_indexes():
     body = " ".join(words)
     conn.execute("INSERT INTO f(rowid, b) VALUES (0, ?)", (body,))
     assert index_terms(body) == [t for t, in conn.execute("SELECT term FROM v WHERE doc = 0 ORDER BY offset")]
+
+
+def test_possessives_are_dropped_from_bm25_words(filled):
+    """FTS5 would read ``tartus's`` as the phrase ``tartus s`` and find only "Tartus's"; the word is ``tartus``."""
+    engine, ids = filled
+    assert query_words("What was Tartus's role in the navy's plans?") == ["tartus", "role", "navy", "plans"]
+    found = engine.store.lexical_search(query_words("Tartus's piers"), 10, MemoFilter())
+    chunks = engine.store.get_chunks([i for i, _ in found])
+    assert ids[1] in {c.memo_id for c in chunks.values()}  # "The harbour of Tartus was expanded..."
