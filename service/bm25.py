@@ -159,6 +159,11 @@ class Bm25Index:
         self._df = Counter({t: n for t, n in self._df.items() if n > 0})
         self._dead = 0
 
+    def frequencies(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+        """The number of chunks, and how many of them hold each term (FTS5's ``fts5vocab`` counts)."""
+        with self._lock:
+            return len(self._terms), {t: max(self._df.get(t, 0), 0) for t in terms}
+
     def search(self, terms: Sequence[str], k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Top ``k`` (chunk id, BM25 score) for any of ``terms`` (``query_terms``), best first, among
         ``allowed`` chunk ids if given; ties by chunk id. FTS5's formula: per term, ``idf * tf * (k1 + 1) /

@@ -54,6 +54,20 @@ def test_same_ranks_and_scores_as_fts5(filled):
     _assert_same(engine.store, queries)
 
 
+def _assert_same_frequencies(store, text):
+    stems = sorted({t for t in index_terms(text)} | {"absent", "nowhere"})
+    ours, fts = store.term_frequencies(stems), store.fts_frequencies(stems)
+    assert store.bm25_ready() and ours == fts and ours[1]["harbour"] > 0 and ours[1]["nowhere"] == 0
+
+
+def test_same_term_frequencies_as_fts5(filled):
+    engine, ids = filled
+    _assert_same_frequencies(engine.store, SEED + " " + " ".join(OTHERS))
+    engine.delete(ids[2])
+    engine.ingest("Grain ships waited outside the harbour. The drought cut wheat exports by half.")
+    _assert_same_frequencies(engine.store, SEED + " " + " ".join(OTHERS))
+
+
 def test_follows_adds_updates_and_deletes(filled):
     engine, ids = filled
     engine.update(ids[1], "The harbour of Tartus was closed for repairs. Naval ships moved to Latakia.")
