@@ -5,6 +5,7 @@ SQLite is the source of truth; the FAISS index is rebuilt from the embeddings he
 from __future__ import annotations
 
 import json
+import logging
 import math
 import sqlite3
 import threading
@@ -181,6 +182,8 @@ def _vectors(blobs: Sequence[bytes], dim: int) -> np.ndarray:
     return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1).copy()
 
 
+log = logging.getLogger(__name__)
+
 _INFO_COLUMNS = "m.id, m.title, m.date, m.type, m.source, m.content_hash, length(m.text), m.created_at, m.updated_at"
 
 
@@ -229,13 +232,16 @@ class Store:
         self._bm25_filler.start()
 
     def _fill_bm25(self) -> None:
-        with self._bm25_reading:
-            if self._closed:
-                return
-            conn = self._conn()
-            with self.snapshot():
-                rows = conn.execute("SELECT rowid, body FROM chunks_fts").fetchall()
-        self._bm25.build(rows)
+        try:
+            with self._bm25_reading:
+                if self._closed:
+                    return
+                conn = self._conn()
+                with self.snapshot():
+                    rows = conn.execute("SELECT rowid, body FROM chunks_fts").fetchall()
+            self._bm25.build(rows)
+        except Exception:  # searches stay on FTS5, which is always right; say why
+            log.exception("filling the in-memory BM25 failed: BM25 stays on SQLite FTS5")
 
     def _follow_bm25(self, removed: list[int], added: list[int], memo: PreparedMemo | None) -> None:
         """After a write's commit: the same change to the in-memory BM25, once its filling has begun (the

@@ -206,3 +206,21 @@ def test_possessives_are_dropped_from_bm25_words(filled):
     found = engine.store.lexical_search(query_words("Tartus's piers"), 10, MemoFilter())
     chunks = engine.store.get_chunks([i for i, _ in found])
     assert ids[1] in {c.memo_id for c in chunks.values()}  # "The harbour of Tartus was expanded..."
+
+
+def test_a_failed_fill_leaves_fts5_answering(config, monkeypatch, caplog):
+    def broken(self, rows, batch=1000):
+        raise MemoryError("no room")
+
+    monkeypatch.setattr(Bm25Index, "build", broken)
+    engine = build_engine(load_config(config))
+    try:
+        engine.ingest(OTHERS[0])
+        store = engine.store
+        store.start_bm25()
+        store._bm25_filler.join(10)
+        assert not store.bm25_ready() and "filling the in-memory BM25 failed" in caplog.text
+        found = store.lexical_search(["harbour"], 5, MemoFilter())
+        assert found and found == store.fts_search(["harbour"], 5, MemoFilter())
+    finally:
+        engine.close()
