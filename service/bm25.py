@@ -13,13 +13,12 @@ from __future__ import annotations
 import math
 import re
 import threading
-import unicodedata
 from collections import Counter
 from typing import Iterable, Sequence
 
 import numpy as np
 
-from service.lexical import stem
+from service.lexical import fold_diacritics, stem
 
 K1 = 1.2  # FTS5's bm25() defaults
 B = 0.75
@@ -30,9 +29,8 @@ def index_terms(text: str) -> list[str]:
     """The terms FTS5 indexes for ``text``, in order (their count is FTS5's document length): unicode61
     tokens (letters and digits), lower-cased, diacritics removed, then ``stem`` (SQLite's Porter). Equal to
     FTS5's for every token of ../shared/eval's texts but 4 Greek words (FTS5 folds their final sigma)."""
-    if not text.isascii():
-        text = "".join(ch for ch in unicodedata.normalize("NFD", text) if not unicodedata.combining(ch))
-    return [stem(t) for t in _TOKEN.findall(text.lower())]
+    # folded before tokenising: a decomposed accent would otherwise split the word
+    return [stem(t) for t in _TOKEN.findall(fold_diacritics(text).lower())]
 
 
 def query_terms(words: Sequence[str]) -> list[str] | None:

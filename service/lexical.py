@@ -39,13 +39,18 @@ def _stemmer():
     return stemmer
 
 
+def fold_diacritics(text: str) -> str:
+    """``text`` without combining marks, as FTS5's ``remove_diacritics``: "gdańsk" -> "gdansk"."""
+    if text.isascii():
+        return text
+    return "".join(ch for ch in unicodedata.normalize("NFD", text) if not unicodedata.combining(ch))
+
+
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """A lower-cased word as FTS5's ``porter unicode61 remove_diacritics 2`` tokenizer indexes it: diacritics
     folded, then Porter's stemmer as SQLite has it (tokens under 3 or over 64 characters left as they are)."""
-    if not word.isascii():
-        # as FTS5's remove_diacritics: "gdańsk" is indexed as "gdansk"
-        word = "".join(ch for ch in unicodedata.normalize("NFD", word) if not unicodedata.combining(ch))
+    word = fold_diacritics(word)
     if not 3 <= len(word) <= 64:
         return word
     return _sqlite_departures(_stemmer().stemWord(word))

@@ -91,7 +91,7 @@ def search_chunks(
     if settings.mode != "dense":
         # the BM25-only mode is the plain baseline: every word
         share = settings.lexical_max_share if settings.mode == "hybrid" else None
-        lexical = store.lexical_search(selective_words(query_words(question), store, share), depth, where)
+        lexical = store.lexical_search(selective_words(query_words(question), store, share), depth, where, allowed)
     if settings.mode == "dense":
         ranked = dense[:k]
     elif settings.mode == "bm25":

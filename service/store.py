@@ -465,9 +465,11 @@ class Store:
         ).fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
-    def lexical_search(self, words: Sequence[str], k: int, where: MemoFilter) -> list[tuple[int, float]]:
+    def lexical_search(self, words: Sequence[str], k: int, where: MemoFilter,
+                       allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
         """Top ``k`` (chunk id, BM25 score) for any of ``words``, best first: from the in-memory copy once
-        it is filled (FTS5's scores, a fraction of the time), else from FTS5 itself."""
+        it is filled (FTS5's scores, a fraction of the time), else from FTS5 itself. ``allowed``: the chunk
+        ids ``where`` admits, when the caller has them already (``chunk_ids(where)`` otherwise)."""
         words = list(dict.fromkeys(w for w in words if w))
         if not words:
             return []
@@ -476,7 +478,9 @@ class Store:
         terms = query_terms(words) if self._bm25.ready.is_set() else None
         if terms is None:
             return self.fts_search(words, k, where)
-        return self._bm25.search(terms, k, None if where.is_empty() else self.chunk_ids(where))
+        if allowed is None and not where.is_empty():
+            allowed = self.chunk_ids(where)
+        return self._bm25.search(terms, k, allowed)
 
     def fts_search(self, words: Sequence[str], k: int, where: MemoFilter) -> list[tuple[int, float]]:
         """``lexical_search`` by SQLite FTS5 (which stems the words); each word is a phrase."""
