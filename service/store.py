@@ -199,6 +199,7 @@ class Store:
         self._connections_lock = threading.Lock()
         self._bm25 = Bm25Index()
         self._bm25_filler: threading.Thread | None = None
+        self._bm25_starting = threading.Lock()  # one filler, however many threads search first
         self._bm25_reading = threading.Lock()  # close() waits for the filler's read, never its build
         self._closed = False
         conn = self._conn()
@@ -225,7 +226,7 @@ class Store:
         """Fill the in-memory BM25 copy of ``chunks_fts`` (``service.bm25``) in a background thread, once;
         ``lexical_search`` asks FTS5 until it is ready (~5 s at 43,000 chunks). The server starts it at
         start-up, other users at their first search."""
-        with self._connections_lock:
+        with self._bm25_starting:
             if self._bm25_filler is not None:
                 return
             self._bm25_filler = threading.Thread(target=self._fill_bm25, name="bm25-fill", daemon=True)
