@@ -13,7 +13,7 @@ from service.answer import Answer, Passage
 from service.slot import GenerationSlot
 
 Span = tuple[int, int]
-BRIEF_VERSION = "v2"
+BRIEF_VERSION = "v3"
 
 
 @dataclass(frozen=True)

@@ -134,7 +134,7 @@ def test_abstractive_brief_is_checked_cited_and_cached(client, app):
     r = client.get(f"/memos/{memo['id']}/brief?mode=abstractive")
     assert r.status_code == 200
     body = r.get_json()
-    assert body["method"] == "abstractive:fake-llm:v2" and 1 <= len(body["sentences"]) <= 3
+    assert body["method"] == "abstractive:fake-llm:v3" and 1 <= len(body["sentences"]) <= 3
     for s in body["sentences"]:
         assert memo["text"][s["start"] : s["end"]] == s["quote"] and s["similarity"] >= 0.5
         assert s["text"] != s["quote"]
