@@ -4,6 +4,8 @@ a data dir embedded with fp32 migrates; a model file that is not the pinned one 
 made once, stamped, and made again when its file changed (concurrency: tests/test_embedder_threads.py)."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -116,3 +118,18 @@ def test_the_q8_model_is_made_once_stamped_and_made_again_when_its_file_changed(
     meta = json.loads((path.parent / "stamp.json").read_text())
     (path.parent / "stamp.json").write_text(json.dumps({**meta, "settings": {**SETTINGS, "per_channel": False}}))
     assert read_stamp(path.parent, sha) == (None, "the stamp has other settings")
+
+
+def test_the_q8_embedder_runs_a_large_call_on_every_lane_with_the_same_vectors(monkeypatch):
+    embedder = _shared_minilm_q8()
+    assert embedder.lanes == (os.cpu_count() or 1)  # a one-thread session per core
+    texts = [("word " * n).strip() for n in (1, 3, 9, 27, 81, 5, 2, 40)] * 3
+    alone = np.vstack([embedder.embed([t]) for t in texts])  # questions' path: the one-thread session
+    used: set[int] = set()
+    for lane in embedder._lanes:
+        def run(*args, _run=lane.session.run, _id=id(lane)):
+            used.add(_id)
+            return _run(*args)
+        monkeypatch.setattr(lane, "session", type("Tracked", (), {"run": staticmethod(run)})())
+    assert np.allclose(embedder.embed(texts), alone, atol=1e-6)
+    assert len(used) == embedder.lanes
