@@ -1,6 +1,7 @@
 """Memo texts to store-ready memos: drafts, sentences and chunks sized by the embedder, embeddings, entities."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -34,6 +35,9 @@ class Preparer:
         self.chunk_tokens = chunk_tokens
         self.chunk_overlap = chunk_overlap
         self.max_memo_chars = max_memo_chars
+        # Entities are found on a thread of their own while the embedder runs (it leaves the GIL inside
+        # the model), instead of after it with a core idle.
+        self._ner = ThreadPoolExecutor(1, thread_name_prefix="entities")
 
     def split(self, text: str, start: int = 0) -> list[tuple[int, int]]:
         return self.splitter.spans(text, start)
@@ -51,13 +55,13 @@ class Preparer:
     def embed(self, drafts: Sequence[MemoDraft]) -> list[PreparedMemo]:
         """Every draft's sentences and chunks embedded in one call, and its entities found."""
         cuts = [self.cut(d) for d in drafts]
+        found = self._ner.submit(lambda: [ner.find_entities(self.entity_extractor, c.draft.text) for c in cuts])
         vectors = self.embedder.embed([t for c in cuts for t in c.texts])
         prepared, offset = [], 0
-        for c in cuts:
+        for c, entities in zip(cuts, found.result()):
             mine = vectors[offset : offset + len(c.texts)]
             offset += len(c.texts)
             n = len(c.sentences)
-            entities = ner.find_entities(self.entity_extractor, c.draft.text)
             prepared.append(PreparedMemo(c.draft, c.sentences, mine[:n], c.chunks, mine[n:], entities,
                                          self.entity_extractor.name))
         return prepared
