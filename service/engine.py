@@ -33,7 +33,7 @@ from service.retrieval import Hit, RetrievalSettings, collect_passages, search_c
 from service.slot import GenerationSlot
 from service.store import Memo, MemoFilter, MemoInfo, PreparedMemo, Store
 from service.worker import BriefWorker
-from service.writer import Writer, WriterSettings
+from service.writer import Writer, settings_for
 
 log = logging.getLogger(__name__)
 
@@ -513,7 +513,8 @@ def build_engine(config: Mapping[str, Any]) -> Engine:
     llm = str(config["LLM"]).lower()
     if llm != "none":
         slot = GenerationSlot(float(config["LLM_WAIT_S"]), int(config["LLM_MAX_WAITING"]), int(config["LLM_RETRY_AFTER_S"]))
-        writer = Writer(get_generator(llm), slot, WriterSettings())
+        generator = get_generator(llm)
+        writer = Writer(generator, slot, settings_for(generator.name))
     return Engine(settings, get_embedder(str(config["EMBEDDER"])),
                   entity_extractor=get_entity_extractor(str(config["ENTITIES"])),
                   phrases=get_phrase_finder(str(config["PHRASES"])), writer=writer)

@@ -254,3 +254,24 @@ def test_brief_worker_setting_reads_words_like_the_other_flags(config, monkeypat
         assert (engine.worker is not None) == running
     finally:
         engine.close()
+
+
+class Scripted15b(ScriptedGenerator):
+    name = "qwen-1.5b"
+
+
+def test_the_larger_model_reads_four_answer_sentences_the_default_three(config, tmp_path):
+    from models import register_generator
+
+    register_generator("fake-1.5b", Scripted15b)
+    for name, sentences in (("fake", 3), ("fake-1.5b", 4)):
+        app = create_app({**config, "LLM": name, "DATA_DIR": str(tmp_path / name)})
+        try:
+            assert app.extensions["memo"].writer.settings.answer.sentences == sentences
+            memo = "16 Mar 2023; MEMO: " + " ".join(f"The Tartus naval facility was repaired in {1990 + i}." for i in range(6))
+            assert app.test_client().post("/memos", json={"text": memo}).status_code == 201
+            ask(app.test_client(), "When was the Tartus naval facility repaired?")
+            block = generator(app).prompts[-1].split("<memo>\n", 1)[1].split("\n</memo>", 1)[0]
+            assert block.count("repaired in") == sentences
+        finally:
+            app.extensions["memo"].close()
