@@ -204,6 +204,7 @@ class Engine:
         if self.worker is not None:
             self.worker.stop()
         self._saver.stop()
+        self.prep.close()
         self.store.close()
         self._lock_file.release()
 

@@ -39,6 +39,10 @@ class Preparer:
         # the model), instead of after it with a core idle.
         self._ner = ThreadPoolExecutor(1, thread_name_prefix="entities")
 
+    def close(self) -> None:
+        """Stop the entity thread (after the batch it is on, if any)."""
+        self._ner.shutdown(wait=True)
+
     def split(self, text: str, start: int = 0) -> list[tuple[int, int]]:
         return self.splitter.spans(text, start)
 

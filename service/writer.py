@@ -46,7 +46,8 @@ class Writer:
     @property
     def brief_method(self) -> str:
         """The cache key of this writer's briefs: the generator and the way briefs are written (v2: from the
-        key sentences), so a brief written another way is not served as this one."""
+        key sentences; v3: the prompt says what a brief keeps), so a brief written another way is not served
+        as this one."""
         return f"abstractive:{self.generator.name}:{BRIEF_VERSION}"
 
     def stream_answer(self, question: str, scored: list[tuple[float, Passage]], extractive: Answer) -> Iterator[str | Answer]:
