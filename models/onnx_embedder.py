@@ -47,8 +47,8 @@ class OnnxEmbedder:
     at a time on it: one session using ``threads`` cores, or ``lanes`` one-thread sessions that run a large
     call's batches side by side. The lock is taken per batch, so a question's embedding waits for at
     most one ingest batch, not a whole memo. With ``query_threads=1``, calls of at most ``SMALL_CALL``
-    texts (questions) skip the lock and run on a one-thread session of their own (onnxruntime sessions
-    may run concurrently).
+    texts (questions) skip the lock and run on a one-thread session (the first lane's, when there are
+    lanes; onnxruntime sessions may run concurrently).
     """
 
     def __init__(self, model_file: Path, tokenizer_file: Path, name: str, *, sha256: str | None = None,
@@ -66,8 +66,11 @@ class OnnxEmbedder:
                        else [_Lane(_session(model_file, threads))])
         self._pool = ThreadPoolExecutor(lanes - 1, thread_name_prefix="embed-lane") if lanes > 1 else None
         # Small calls (a question) run on a one-thread session without the lock: concurrent questions then
-        # use a core each instead of queueing for both.
-        self._small = _session(model_file, 1) if query_threads == 1 else None
+        # use a core each instead of queueing for both. With lanes, that is the first lane's session
+        # (onnxruntime sessions take concurrent runs), so no model is loaded twice for it.
+        self._small = None
+        if query_threads == 1:
+            self._small = self._lanes[0].session if lanes > 1 else _session(model_file, 1)
         self._inputs = {i.name for i in self._lanes[0].session.get_inputs()}
         self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
         self._tokenizer.no_padding()
