@@ -508,7 +508,6 @@ class Store:
         BM25 once it is filled (FTS5's counts, no SQL), else from FTS5's vocabulary, kept per store
         generation (looking a term up there walks its whole posting list: ~0.1 ms for a common word at
         40k chunks)."""
-        stems = list(dict.fromkeys(stems))
         if self._bm25.ready.is_set():
             return self._bm25.frequencies(stems)
         return self.fts_frequencies(stems)
