@@ -260,11 +260,16 @@ class Scripted15b(ScriptedGenerator):
     name = "qwen-1.5b"
 
 
+class Scripted15bGpt4all(ScriptedGenerator):
+    name = "qwen-1.5b-gpt4all"
+
+
 def test_the_larger_model_reads_four_answer_sentences_the_default_three(config, tmp_path):
     from models import register_generator
 
     register_generator("fake-1.5b", Scripted15b)
-    for name, sentences in (("fake", 3), ("fake-1.5b", 4)):
+    register_generator("fake-1.5b-gpt4all", Scripted15bGpt4all)
+    for name, sentences in (("fake", 3), ("fake-1.5b", 4), ("fake-1.5b-gpt4all", 4)):
         app = create_app({**config, "LLM": name, "DATA_DIR": str(tmp_path / name)})
         try:
             assert app.extensions["memo"].writer.settings.answer.sentences == sentences
