@@ -68,3 +68,8 @@ def test_choose_phrase_skips_pronouns_and_the_questions_own_words():
     assert [sentence[c.start : c.end] for c in candidates] == ["It", "Engineers", "the old mill"]
     chosen = choose_phrase("What did engineers build it near?", sentence, candidates)
     assert chosen is not None and sentence[chosen.start : chosen.end] == "the old mill"
+
+
+def test_a_clock_time_is_one_number():
+    # was "08": the number pattern stopped at the colon
+    assert answer("How much time was left in the game?", "Denver took a 24–10 lead with 3:08 left in the game.") == "3:08"
