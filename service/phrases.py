@@ -30,9 +30,14 @@ _WH_TYPES: list[tuple[re.Pattern[str], frozenset[str]]] = [
 # "what type of surveys": the answer is what qualifies "surveys" in the sentence ("geophysical surveys").
 _KIND_OF = re.compile(r"\b(?:what|which)\s+(?:type|types|kind|kinds|sort|sorts|form|forms|class)\s+of\s+([^\W_]+)", re.I)
 _FUNCTION_WORDS = STOP_WORDS | {"whose", "which", "that", "this", "these", "those", "it", "they", "what", "who"}
-# Numbers, amounts and percentages; a clock time or game clock ("3:08", "10:30 a.m.") stays whole.
+# Numbers, amounts and percentages; a clock time or game clock ("3:08", "10:30 a.m.") and a range
+# ("100–150", "27-30%") stay whole.
+_NUMBER = r"\d+(?:,\d{3})*(?:\.\d+)?"
 _NUM = re.compile(r"\b\d{1,2}:\d{2}(?::\d{2})?(?:\s?[ap]\.?m\b\.?)?"
-                  r"|(?:[$\u00a3\u20ac]\s?)?\b\d+(?:,\d{3})*(?:\.\d+)?(?:\s?(?:%|percent|per\s?cent|million|billion))?")
+                  rf"|(?:[$\u00a3\u20ac]\s?)?\b{_NUMBER}(?:\s?[–-]\s?{_NUMBER}\b)?"
+                  r"(?:\s?(?:%|percent|per\s?cent|million|billion))?")
+# candidates that are numbers; one inside a longer number phrase is a piece of it, not an answer
+_NUMERIC = frozenset({"CARDINAL", "QUANTITY", "MONEY", "PERCENT", "NUM"})
 
 
 def expected_types(question: str) -> frozenset[str] | None:
@@ -137,9 +142,10 @@ def short_answer(question: str, sentence: str, candidates: list[Phrase]) -> Phra
     many, what type of ...); None keeps the whole sentence as the answer. On the XQuAD dev set
     (``scripts/tune_answer.py``) phrases for the other "what" questions were right too rarely to show."""
     numbers = number_phrases(sentence)
-    # A piece of a longer number ("08" of "3:08", "4" of "$4 million") is not an answer of its own.
-    candidates = [c for c in candidates
-                  if not any(n.start <= c.start and c.end <= n.end and n.end - n.start > c.end - c.start for n in numbers)]
+    # A piece of a longer number ("08" of "3:08", "150" of "100–150") is not an answer of its own; a date
+    # inside a range ("1939" of "1939–1945") still answers "when".
+    candidates = [c for c in candidates if c.label not in _NUMERIC or not any(
+        n.start <= c.start and c.end <= n.end and n.end - n.start > c.end - c.start for n in numbers)]
     candidates += numbers
     if expected_types(question) is None and qualifier(question, sentence, candidates) is None:
         return None

@@ -73,3 +73,8 @@ def test_choose_phrase_skips_pronouns_and_the_questions_own_words():
 def test_a_clock_time_is_one_number():
     # was "08": the number pattern stopped at the colon
     assert answer("How much time was left in the game?", "Denver took a 24–10 lead with 3:08 left in the game.") == "3:08"
+
+
+def test_a_range_is_one_number_and_a_date_inside_it_still_answers_when():
+    assert answer("How many species have been validated?", "Between 100–150 species have been validated so far.") == "100–150"
+    assert answer("When did the war start?", "The war lasted from 1939–1945 across Europe.") == "1939"
