@@ -108,7 +108,7 @@ def choose_phrase(question: str, sentence: str, candidates: list[Phrase]) -> Phr
         cand_terms = terms(text)
         if not cand_terms or all(w in _FUNCTION_WORDS for w in words(text)):
             continue
-        repeated = sum(t in question_terms for t in cand_terms) / len(cand_terms)
+        repeated = sum(_matches([t], question_terms) for t in cand_terms) / len(cand_terms)
         if repeated >= 1.0:
             continue  # the question's own words are not its answer
         if wanted is not None:

@@ -78,3 +78,9 @@ def test_a_clock_time_is_one_number():
 def test_a_range_is_one_number_and_a_date_inside_it_still_answers_when():
     assert answer("How many species have been validated?", "Between 100–150 species have been validated so far.") == "100–150"
     assert answer("When did the war start?", "The war lasted from 1939–1945 across Europe.") == "1939"
+
+
+def test_a_form_of_the_questions_own_word_is_not_the_answer():
+    # "German" shares its stem's start with the question's "Germany"
+    sentence = "In 1990 Lothar Maiziere became the final prime minister of the German state."
+    assert answer("Who was the final prime minister of East Germany?", sentence) == "Lothar Maiziere"
