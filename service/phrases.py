@@ -49,6 +49,8 @@ def expected_types(question: str) -> frozenset[str] | None:
 
 
 _WHEN = re.compile(r"\bwhen\b|\b(?:what|which|in\s+what)\s+(?:year|date|month|day|century|decade)\b", re.I)
+_ASKS_YEAR = re.compile(r"\b(?:what|which)\s+year\b", re.I)
+_YEAR = re.compile(r"\b(?:1\d{3}|20\d{2})\b")
 _POINT_IN_TIME = re.compile(
     r"\b(?:1\d{3}|20\d{2})s?\b|\b\d{1,2}(?:st|nd|rd|th)\b|\b(?:January|February|March|April|May|June|July|August|"
     r"September|October|November|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|Monday|Tuesday|"
@@ -149,4 +151,10 @@ def short_answer(question: str, sentence: str, candidates: list[Phrase]) -> Phra
     candidates += numbers
     if expected_types(question) is None and qualifier(question, sentence, candidates) is None:
         return None
-    return choose_phrase(question, sentence, candidates)
+    chosen = choose_phrase(question, sentence, candidates)
+    if chosen is not None and _ASKS_YEAR.search(question):
+        # "in what year": the year of "25 February 2010", not the whole date
+        year = _YEAR.search(sentence, chosen.start, chosen.end)
+        if year is not None:
+            return Phrase(year.start(), year.end(), chosen.label)
+    return chosen

@@ -84,3 +84,9 @@ def test_a_form_of_the_questions_own_word_is_not_the_answer():
     # "German" shares its stem's start with the question's "Germany"
     sentence = "In 1990 Lothar Maiziere became the final prime minister of the German state."
     assert answer("Who was the final prime minister of East Germany?", sentence) == "Lothar Maiziere"
+
+
+def test_in_what_year_takes_the_year_of_a_date():
+    sentence = "The gallery closed on 25 February 2010 for a refit."
+    assert answer("In which year was the gallery closed?", sentence) == "2010"
+    assert answer("When was the gallery closed?", sentence) == "25 February 2010"
