@@ -13,6 +13,9 @@ import json
 from pathlib import Path
 
 
+SEPARATOR = "\n\n"  # between an article's paragraphs
+
+
 def article_of(doc_id: str) -> str:
     """``xquad:07-03`` (article 07, paragraph 03) -> ``xquad:07``."""
     return doc_id.rsplit("-", 1)[0]
@@ -32,8 +35,8 @@ def join_articles(rows: list[dict]) -> list[dict]:
         position = 0
         for doc_id in doc_ids:
             offsets[doc_id] = position
-            position += len(paragraphs[doc_id]) + 2
-        texts[article] = "\n\n".join(paragraphs[d] for d in doc_ids)
+            position += len(paragraphs[doc_id]) + len(SEPARATOR)
+        texts[article] = SEPARATOR.join(paragraphs[d] for d in doc_ids)
     out = []
     for row in rows:
         article, shift = article_of(row["doc_id"]), offsets[row["doc_id"]]

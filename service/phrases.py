@@ -50,9 +50,11 @@ def expected_types(question: str) -> frozenset[str] | None:
 
 _WHEN = re.compile(r"\bwhen\b|\b(?:what|which|in\s+what)\s+(?:year|date|month|day|century|decade)\b", re.I)
 _ASKS_YEAR = re.compile(r"\b(?:what|which)\s+year\b", re.I)
-_YEAR = re.compile(r"\b(?:1\d{3}|20\d{2})\b")
+_YEAR_DIGITS = r"(?:1\d{3}|20\d{2})"
+_YEAR = re.compile(rf"\b{_YEAR_DIGITS}\b")
 _POINT_IN_TIME = re.compile(
-    r"\b(?:1\d{3}|20\d{2})s?\b|\b\d{1,2}(?:st|nd|rd|th)\b|\b(?:January|February|March|April|May|June|July|August|"
+    rf"\b{_YEAR_DIGITS}s?\b"
+    r"|\b\d{1,2}(?:st|nd|rd|th)\b|\b(?:January|February|March|April|May|June|July|August|"
     r"September|October|November|December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|Monday|Tuesday|"
     r"Wednesday|Thursday|Friday|Saturday|Sunday|yesterday|today|tomorrow|century|spring|summer|autumn|fall|winter)\b",
     re.I,
