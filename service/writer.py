@@ -24,8 +24,8 @@ class WriterSettings:
 
 # Sentences the model reads for a generative answer where the default (GenerativeSettings.sentences, 3) is not
 # best for it. First 200 XQuAD dev questions over all 120 contexts, F1 with 3 / 4 / 5 sentences: qwen-1.5b
-# 0.613 / 0.635 / 0.632, qwen-0.5b 0.469 / 0.456 / 0.456; with 3 / 4: qwen-1.5b-gpt4all 0.623 / 0.649
-# (README "Local LLM tier").
+# 0.613 / 0.635 / 0.632, qwen-0.5b 0.469 / 0.456 / 0.456; qwen-1.5b-gpt4all (the same weights) also did
+# better with 4 than 3 (README "Local LLM tier").
 ANSWER_SENTENCES = {"qwen-1.5b": 4, "qwen-1.5b-gpt4all": 4}
 
 
