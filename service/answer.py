@@ -1,4 +1,5 @@
-"""Extractive answers: the best-supported sentence (or the phrase in it that answers), cited, or an abstention."""
+"""Extractive answers: the best-supported sentence (or the phrase in it that answers, or the sentence less
+the words at its ends that only repeat the question), cited, or an abstention."""
 from __future__ import annotations
 
 import math
@@ -9,7 +10,7 @@ import numpy as np
 
 from models.phrases import Phrase
 from service.lexical import TermSet, sentence_terms, terms
-from service.phrases import short_answer, wants_noun_phrases, wants_phrase
+from service.phrases import short_answer, trim_answer, wants_noun_phrases, wants_phrase
 
 
 @dataclass(frozen=True)
@@ -142,8 +143,13 @@ def decide(
     # Parsing the sentence is most of an answer's cost: only for questions a phrase can answer.
     candidates = phrases(best.text, wants_noun_phrases(question)) if phrases and wants_phrase(question) else []
     inner = short_answer(question, best.text, candidates)
-    if inner is None:
-        return Answer(best.text, confidence, False, citations, citations[0])
-    start, end = best.start + inner.start, best.start + inner.end
-    span = Citation(best.memo_id, start, end, best.text[inner.start : inner.end], citations[0].score)
+    if inner is not None:
+        inner_start, inner_end = inner.start, inner.end
+    else:  # the sentence, less the edge words that only repeat the question
+        inner_start, inner_end = trim_answer(question, best.text)
+        if (inner_start, inner_end) == (0, len(best.text)):
+            return Answer(best.text, confidence, False, citations, citations[0])
+        inner_end = inner_start + len(best.text[inner_start:inner_end].rstrip(" .!?;:,"))
+    start, end = best.start + inner_start, best.start + inner_end
+    span = Citation(best.memo_id, start, end, best.text[inner_start:inner_end], citations[0].score)
     return Answer(span.quote, confidence, False, citations, span)

@@ -67,12 +67,12 @@ def _sample_texts(memos: list[str], embedder_name: str) -> list[str]:
     """The sentences and chunks ingest would embed for ``memos``."""
     from models import get_embedder
     from models.nlp import NoEntities, SentenceSplitter
-    from service.engine import EngineSettings
+    from service.config import load_config
     from service.preparation import Preparer
 
-    defaults = EngineSettings(data_dir=Path("."))
-    prep = Preparer(get_embedder(embedder_name), SentenceSplitter(), NoEntities(), defaults.chunk_tokens,
-                    defaults.chunk_overlap, defaults.max_memo_chars)
+    config = load_config()  # the chunk settings the served engine reads (defaults, then MEMO_* variables)
+    prep = Preparer(get_embedder(embedder_name), SentenceSplitter(), NoEntities(), int(config["CHUNK_TOKENS"]),
+                    int(config["CHUNK_OVERLAP"]), int(config["MAX_MEMO_CHARS"]))
     try:
         return [t for memo in memos for t in prep.cut(prep.draft(memo)).texts]
     finally:

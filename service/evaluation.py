@@ -78,6 +78,10 @@ def evaluate_qa(engine: Engine, items: list[QAItem], k: int = 5, progress: Progr
         blind, _ = engine.ask(item.question, k, others, mode=mode)
         rows.append({
             "id": item.id,
+            "question": item.question,
+            "answer": result.answer,
+            "generated": result.generated,
+            "golds": list(item.answers),
             "answered": answered,
             "em": metrics.exact_match(answer, item.answers) if answered else 0.0,
             "f1": metrics.token_f1(answer, item.answers) if answered else 0.0,

@@ -8,6 +8,7 @@ from typing import Iterator
 from models.llm import Generator
 from service.answer import Answer, Citation, Passage
 from service.grounding import clean_answer, is_refusal, locate
+from service.phrases import trim_answer
 from service.prompts import answer_prompt
 
 GROUNDED = "grounded"  # the model's answer is a verbatim span of a cited sentence
@@ -28,18 +29,21 @@ def context_for(scored: list[tuple[float, Passage]], settings: GenerativeSetting
     return [p for score, p in scored[: settings.sentences] if score >= settings.min_score]
 
 
-def ground_answer(generated: str, context: list[Passage], extractive: Answer) -> Answer:
+def ground_answer(question: str, generated: str, context: list[Passage], extractive: Answer) -> Answer:
     """The model's text snapped to a verbatim span of the sentences it read, cited first; when it cannot
-    be found there (or the model declined), the extractive answer, marked as the fallback."""
+    be found there (or the model declined), the extractive answer, marked as the fallback. The span loses
+    the edge words that only repeat the question (``trim_answer``)."""
     located = None if is_refusal(generated) else locate(generated, [p.text for p in context])
     if located is None:
         return replace(extractive, mode="generative", generated=clean_answer(generated), grounding=FALLBACK)
     source = context[located.passage_index]
-    start, end = source.start + located.start, source.start + located.end
-    span = Citation(source.memo_id, start, end, source.text[located.start : located.end], 0.0)
+    start, end = located.start, located.end
+    if not located.items:
+        inner_start, inner_end = trim_answer(question, source.text[start:end])
+        start, end = start + inner_start, start + inner_end
     own = next((c for c in extractive.citations if (c.memo_id, c.start) == (source.memo_id, source.start)), None)
     cited = own or Citation(source.memo_id, source.start, source.end, source.text, 0.0)
-    span = replace(span, score=cited.score)
+    span = Citation(source.memo_id, source.start + start, source.start + end, source.text[start:end], cited.score)
     citations = (cited, *(c for c in extractive.citations if c is not own))
     # A list answer keeps the model's own wording ("A, B and C"); each item is verbatim in the cited sentence.
     text = clean_answer(generated) if located.items else span.quote
@@ -66,4 +70,4 @@ def stream_answer(
         yield piece
         if "\n" in piece:
             break  # the answer is one line; stop the model instead of letting it ramble
-    yield ground_answer("".join(pieces), context, extractive)
+    yield ground_answer(question, "".join(pieces), context, extractive)

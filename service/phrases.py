@@ -160,3 +160,76 @@ def short_answer(question: str, sentence: str, candidates: list[Phrase]) -> Phra
         if year is not None:
             return Phrase(year.start(), year.end(), chosen.label)
     return chosen
+
+
+# Trimming an answer's edges. Words an answer may be cut at (a cut elsewhere splits a name or a compound):
+_JOINS = frozenset("a an the of in on at by to for from with into during through via because as is was are "
+                   "were be been being has had have that which who whom it its".split())
+_ARTICLES = frozenset({"a", "an", "the"})
+_PREPOSITIONS = frozenset("in on at during by since from".split())
+_ASKS_TIME_OR_PLACE = re.compile(r"\b(?:when|where)\b|\b(?:what|which|in\s+what)\s+(?:year|date|month|day|century|decade)\b", re.I)
+_HOW_MANY = re.compile(r"\bhow\s+many\s+([^\W_]+)", re.I)
+_ABBREVIATION = re.compile(r"\s*\(\s*[A-Z][A-Za-z.&]{1,9}\s*\)$")  # "American Sign Language (ASL)"
+_WORD = re.compile(r"[^\W_]+(?:['\u2019.,-][^\W_]+)*")
+
+
+def trim_answer(question: str, text: str) -> tuple[int, int]:
+    """``[start, end)`` of the part of ``text`` (an answer span) that answers ``question``; ``(0, len(text))``
+    keeps it all. Off come: a leading or trailing run of the question's own words, cut at a function word
+    ("the average age of teachers in Wales is falling" answers "what is happening to the average age of
+    teachers in Wales?" with "falling"), but never inside a name or title; a leading preposition of a time
+    or place ("In 1900" for "when"); the noun of "how many seconds" after the number ("17 seconds"); a
+    bracketed abbreviation after a name. No cut falls inside a name ("the Treaty of Rome") or brackets. What is left holds a word that is neither a stop word nor the
+    question's; a coordination ("A and B") is never split."""
+    tokens = list(_WORD.finditer(text))
+    if len(tokens) < 2:
+        return 0, len(text)
+    low = [t.group(0).lower() for t in tokens]
+    question_terms = set(terms(question))
+
+    def asked(k: int) -> bool:
+        word = tokens[k].group(0)
+        if low[k] in STOP_WORDS:
+            return False
+        if any(c.isdigit() for c in word):  # a number is the question's only when it is the same number
+            return all(t in question_terms for t in terms(word))
+        return _matches(terms(word), question_terms)
+
+    def splits_name(cut: int) -> bool:
+        """Whether a cut before ``tokens[cut]`` falls inside a name ("the Treaty of | Rome") or brackets."""
+        before = next((k for k in range(cut - 1, -1, -1) if low[k] not in _JOINS), None)
+        after = next((k for k in range(cut, len(tokens)) if low[k] not in _JOINS), None)
+        if before is not None and after is not None and all(tokens[k].group(0)[:1].isupper() for k in (before, after)):
+            return True
+        head = text[: tokens[cut].start()]
+        return head.count("(") != head.count(")")
+
+    first, last = 0, len(tokens)  # the kept tokens: tokens[first:last]
+    content = [k for k in range(len(tokens)) if low[k] not in _JOINS]
+    titled = all(tokens[k].group(0)[:1].isupper() or tokens[k].group(0)[:1].isdigit() for k in content)
+    if not titled:
+        cut = 0
+        while cut < last - 1 and (low[cut] in _JOINS or asked(cut)):
+            cut += 1
+        if cut and low[cut - 1] in _JOINS and any(asked(k) for k in range(cut)) and not splits_name(cut):
+            first = cut - (low[cut - 1] in _ARTICLES)  # "the" stays with its noun
+        cut = last
+        while cut - 1 > first and (low[cut - 1] in _JOINS or asked(cut - 1)):
+            cut -= 1
+        if (cut < last and low[cut] in _JOINS and low[cut - 1] not in STOP_WORDS
+                and any(asked(k) for k in range(cut, last)) and not splits_name(cut)):
+            last = cut
+    if _ASKS_TIME_OR_PLACE.search(question) and last - first >= 2 and low[first] in _PREPOSITIONS:
+        first += 1 + (last - first >= 3 and low[first + 1] == "the")
+    unit = _HOW_MANY.search(question)
+    if unit and last - first >= 2 and terms(tokens[last - 1].group(0)) == terms(unit.group(1)):
+        last -= 1
+    start = tokens[first].start() if first else 0
+    end = tokens[last - 1].end() if last < len(tokens) else len(text)
+    abbreviation = _ABBREVIATION.search(text, start, end)
+    if abbreviation and abbreviation.end() == end and len(_WORD.findall(text, start, abbreviation.start())) >= 2:
+        end = abbreviation.start()
+    kept = [k for k in range(first, last) if low[k] not in STOP_WORDS]
+    if not kept or all(asked(k) for k in kept):
+        return 0, len(text)
+    return start, end

@@ -39,6 +39,15 @@ def test_when_questions_narrow_to_the_date_inside_the_sentence():
     assert result.citations[0].quote == s
 
 
+def test_other_questions_take_the_sentence_less_the_words_that_repeat_them():
+    s = "The average age of teachers in Wales is falling."
+    result = answer_question("What is happening to the average age of teachers in Wales?", unit(1, 0),
+                             [passage(s, (1, 0), start=50)], AnswerSettings(), phrases=RegexPhrases().phrases)
+    assert result.answer == "falling"
+    assert (result.span.start, result.span.end) == (50 + s.index("falling"), 50 + s.index("."))
+    assert result.citations[0].quote == s and result.span.quote == "falling"
+
+
 def test_abstains_below_the_threshold_but_lists_passages():
     q = unit(1, 0)
     result = answer_question("boiling point of mercury", q, [passage("Rates rose.", (0, 1))], AnswerSettings())

@@ -43,6 +43,16 @@ def test_generative_answer_is_a_cited_verbatim_span(client, app):
     assert "<memo>" in prompt and "intervened" in prompt and "Question: When did Russia" in prompt
 
 
+def test_a_generative_answer_loses_the_words_that_repeat_the_question(client, app):
+    memo = client.post("/memos", json={"text": SEED_LIKE}).get_json()
+    generator(app).reply = "the Russian military intervened in Syria at the regime's request"
+    body = ask(client, "Why did the Russian military intervene in Syria?")
+    assert body["grounding"] == "grounded" and body["answer"] == "the regime's request"
+    assert memo["text"][body["span"]["start"] : body["span"]["end"]] == "the regime's request" == body["span"]["quote"]
+    assert body["generated"] == "the Russian military intervened in Syria at the regime's request"
+    assert "the regime's request" in body["citations"][0]["quote"]
+
+
 @pytest.mark.parametrize("reply", ["PWNED", "unanswerable", "The Khmeimim airport in Latakia"])
 def test_a_model_answer_not_in_the_memos_falls_back_to_the_extractive_one(client, app, reply):
     client.post("/memos", json={"text": SEED_LIKE})

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from models.phrases import Phrase
-from service.phrases import choose_phrase, expected_types, qualifier, short_answer
+from service.phrases import choose_phrase, expected_types, qualifier, short_answer, trim_answer
 from tests.fakes import RegexPhrases
 
 
@@ -90,3 +90,40 @@ def test_in_what_year_takes_the_year_of_a_date():
     sentence = "The gallery closed on 25 February 2010 for a refit."
     assert answer("In which year was the gallery closed?", sentence) == "2010"
     assert answer("When was the gallery closed?", sentence) == "25 February 2010"
+
+
+@pytest.mark.parametrize("question, answer, trimmed", [
+    # a leading run of the question's words, cut at a function word
+    ("What is happening to the average age of teachers in Wales?", "the average age of teachers in Wales is falling", "falling"),
+    ("Why was Polonia relegated in 2013?", "Polonia was relegated in 2013 because of their financial situation",
+     "their financial situation"),
+    # a trailing one
+    ("Who went to Wittenberg to hear Luther speak?", "Students thronged to Wittenberg to hear Luther speak", "Students thronged"),
+    # the preposition of a time or place, the noun of "how many", a bracketed abbreviation
+    ("When did Tesla get the patent?", "In 1900", "1900"),
+    ("When did Luther broaden his attacks?", "In the summer of 1521", "summer of 1521"),
+    ("How many seconds were left in the game?", "17 seconds", "17"),
+    ("Into what language was the anthem translated?", "American Sign Language (ASL)", "American Sign Language"),
+])
+def test_trim_answer_drops_what_the_question_already_says(question, answer, trimmed):
+    start, end = trim_answer(question, answer)
+    assert answer[start:end] == trimmed
+
+
+@pytest.mark.parametrize("question, answer", [
+    ("What did Luther publish besides To the Christian Nobility?", "On the Freedom of a Christian"),  # a title
+    ("How can function problems be restated?", "function problems can be recast as decision problems"),  # a compound
+    ("What was the Normans' main enemy besides the Byzantine Empire?", "Byzantine Empire and Armenia"),  # a list
+    ("What are the attacks on teachers causing?", "attacks on teachers"),  # nothing new would be left
+    ("What percentage was Catholic?", "56.2%"),
+    ("How many yards did Carolina start from?", "24-yard line"),  # a number is the question's only when it is its
+    ("In what year did it open?", "1900"),
+    ("What is the expression?", "DTIME(f(n))"),
+    ("Which two treaties made it more formal?", "the Treaty of Rome 1957 and the Maastricht Treaty 1992"),  # a name
+    ("How many narrow gauge lines were there?", "760 mm (2 ft 6 in) narrow gauge lines"),  # brackets
+    ("What type of undergarment was included?", "water-cooled undergarment"),  # "what type of" keeps its noun
+    # the question's words run into the answer without a function word between: no cut ("Syria include ...")
+    ("Which Russian military sites in Syria are mentioned?", "Russian military sites in Syria include the Hmeimim Air Base."),
+])
+def test_trim_answer_keeps_names_compounds_lists_and_new_words(question, answer):
+    assert trim_answer(question, answer) == (0, len(answer))

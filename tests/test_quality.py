@@ -61,6 +61,11 @@ def test_qa_on_100_xquad_questions(eval_engine):
     print("qa", {k: v for k, v in result.items() if k != "rows"})
     for name, floor in FLOORS["qa"].items():
         assert result[name] >= floor, (name, result[name], floor)
+    # each row says what was answered and against what, for reading the misses in `--json` output
+    assert [r["question"] for r in result["rows"]] == [i.question for i in items[:100]]
+    assert all(r["answer"] for r in result["rows"] if r["answered"])
+    assert all(r["answer"] is None for r in result["rows"] if not r["answered"])
+    assert [r["golds"] for r in result["rows"]] == [list(i.answers) for i in items[:100]]
 
 
 def test_briefs_on_10_cnndm_articles(eval_engine):
