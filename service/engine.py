@@ -434,7 +434,7 @@ class Engine:
         writer = self._require_writer() if mode == "generative" else None
         question, scored, result = self._answer(question, k, where)
         if writer is not None:
-            result = writer.answer(question, scored, result)
+            result = writer.answer(question, scored, result, self.phrases.phrases)
         return result, self._cited(result)
 
     def ask_stream(self, question: str, k: int = 5, where: MemoFilter | None = None
@@ -442,7 +442,7 @@ class Engine:
         """The generative answer's tokens as they come, then ``(answer, cited memos)`` last."""
         writer = self._require_writer()
         question, scored, extractive = self._answer(question, k, where)
-        for item in writer.stream_answer(question, scored, extractive):
+        for item in writer.stream_answer(question, scored, extractive, self.phrases.phrases):
             yield (item, self._cited(item)) if isinstance(item, answering.Answer) else item
 
     def topic(self, query: str, k: int = 10, where: MemoFilter | None = None) -> topics.TopicBrief:

@@ -14,6 +14,7 @@ from service.lexical import STOP_WORDS
 _TOKEN = re.compile(r"[^\W_]+(?:[.,'\u2019-][^\W_]+)*", re.UNICODE)
 _LEAD_INS = re.compile(r"^(?:the\s+answer\s+is|answer)\s*[:,-]?\s*", re.I)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_QUOTES = "\"'\u201c\u201d\u2018\u2019`"
 # entity labels whose words must appear in the memo for a brief sentence to count as supported
 NAME_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "EVENT", "PRODUCT", "WORK_OF_ART", "LAW"})
 
@@ -40,7 +41,12 @@ def _fold(text: str) -> str:
 def clean_answer(text: str) -> str:
     """First line, without lead-ins, quotes and a final full stop."""
     line = text.strip().split("\n", 1)[0].strip()
-    line = _LEAD_INS.sub("", line).strip().strip("\"'\u201c\u201d\u2018\u2019`").strip()
+    line = _LEAD_INS.sub("", line).strip()
+    while len(line) >= 2 and line[0] in _QUOTES and line[-1] in _QUOTES:
+        line = line[1:-1].strip()
+    for mark in "\"`":  # a lone one at an edge; a quoted phrase inside the answer keeps both of its marks
+        if line.count(mark) % 2:
+            line = line.strip(mark).strip()
     return line[:-1].rstrip() if line.endswith(".") else line
 
 
@@ -68,6 +74,27 @@ def locate(answer: str, sentences: Sequence[str], min_f1: float = 0.8) -> Locate
         if all(spans):
             return Located(index, min(s.start for s in spans), max(s.end for s in spans), items=True)
     return None
+
+
+def locate_tail(answer: str, sentences: Sequence[str]) -> Located | None:
+    """The longest run of whole words that ends an answer not found as a whole and occurs verbatim in one
+    of ``sentences``: a small model often restates the question and ends with the answer it copied ("The
+    Saxon Garden in Polish is Ogród Saski"). None when the answer's last word is in none of them. Callers
+    trim the question's own words off the run (``service.phrases.trim_answer``)."""
+    wanted = [_fold(m.group(0)) for m in _TOKEN.finditer(clean_answer(answer))]
+    if not wanted:
+        return None
+    best: tuple[int, Located] | None = None
+    for i, sentence in enumerate(sentences):
+        tokens = list(_TOKEN.finditer(sentence))
+        folded = [_fold(t.group(0)) for t in tokens]
+        for b in range(len(tokens)):
+            length = 0
+            while length < min(len(wanted), b + 1) and folded[b - length] == wanted[-1 - length]:
+                length += 1
+            if length and (best is None or length > best[0]):
+                best = (length, Located(i, tokens[b - length + 1].start(), tokens[b].end()))
+    return best[1] if best else None
 
 
 def _locate_one(answer: str, sentences: Sequence[str], min_f1: float) -> Located | None:

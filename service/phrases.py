@@ -7,6 +7,9 @@ import re
 from models.phrases import Phrase
 from service.lexical import STOP_WORDS, terms, words
 
+# One word may stand between "what" and the noun that names the type ("which Polish city"), but not a verb:
+# "what did Queen Elizabeth open" asks for a thing, not a queen.
+_QUALIFIER = r"(?:(?!(?:did|does|do|was|is|were|are|has|have|had|can|could|would|will|should|might)\b)\w+\s+)?"
 _WH_TYPES: list[tuple[re.Pattern[str], frozenset[str]]] = [
     (re.compile(r"\bhow\s+many\b", re.I), frozenset({"CARDINAL", "QUANTITY", "NUM"})),
     (re.compile(r"\bhow\s+much\b", re.I), frozenset({"MONEY", "QUANTITY", "PERCENT", "CARDINAL", "NUM"})),
@@ -18,12 +21,12 @@ _WH_TYPES: list[tuple[re.Pattern[str], frozenset[str]]] = [
     (re.compile(r"\b(?:who|whom|whose)\b|\bwhat\s+(?:was|is|were|are)\s+(?:his|her|their|the)\s+(?:full\s+)?names?\b",
                 re.I), frozenset({"PERSON", "ORG", "NORP"})),
     (re.compile(r"\bwhere\b", re.I), frozenset({"GPE", "LOC", "FAC", "ORG"})),
-    (re.compile(r"\b(?:what|which)\s+(?:\w+\s+)?(?:city|country|state|nation|place|town|region|continent|province|"
+    (re.compile(rf"\b(?:what|which)\s+{_QUALIFIER}(?:city|country|state|nation|place|town|region|continent|province|"
                 r"island|river|location|area)\b", re.I), frozenset({"GPE", "LOC", "FAC"})),
-    (re.compile(r"\b(?:what|which)\s+(?:\w+\s+)?(?:team|company|organi[sz]ation|university|college|school|"
+    (re.compile(rf"\b(?:what|which)\s+{_QUALIFIER}(?:team|company|organi[sz]ation|university|college|school|"
                 r"band|party|group|agency|firm|club|newspaper|network|league|corporation)\b", re.I),
      frozenset({"ORG"})),
-    (re.compile(r"\b(?:what|which)\s+(?:\w+\s+)?(?:person|player|president|king|queen|leader|author|scientist|"
+    (re.compile(rf"\b(?:what|which)\s+{_QUALIFIER}(?:person|player|president|king|queen|leader|author|scientist|"
                 r"coach|singer|artist|man|woman|emperor|minister|founder)\b", re.I), frozenset({"PERSON"})),
     (re.compile(r"\b(?:what|which)\s+(?:number|amount)\b", re.I), frozenset({"CARDINAL", "QUANTITY", "MONEY", "NUM"})),
 ]
@@ -159,6 +162,51 @@ def short_answer(question: str, sentence: str, candidates: list[Phrase]) -> Phra
         year = _YEAR.search(sentence, chosen.start, chosen.end)
         if year is not None:
             return Phrase(year.start(), year.end(), chosen.label)
+    return chosen
+
+
+# A clause long enough to hold more than its answer ("The Broncos defeated the Pittsburgh Steelers in the
+# divisional round" for "who did the Broncos beat?"); shorter answers are phrases already.
+CLAUSE_WORDS = 4
+_WORD_BEFORE = re.compile(r"([^\W_]+)\s+$")
+_WORD_AFTER = re.compile(r"(?:['\u2019]s)?\s+([^\W_]+)")
+_COORDINATION = re.compile(r"\s*(?:,|;|&|,?\s*(?:and|or))\s*", re.I)
+
+
+def _in_longer_name(text: str, phrase: Phrase) -> bool:
+    """Whether a capitalised word (not a function word) runs straight into ``phrase``: "Polish" of "Polish
+    United Workers' Party", "William Tyndale" of "William Tyndale's English Bible"."""
+    before = _WORD_BEFORE.search(text, 0, phrase.start)
+    after = _WORD_AFTER.match(text, phrase.end)
+    return any(m is not None and m.group(1)[:1].isupper() and m.group(1).lower() not in _FUNCTION_WORDS
+               for m in (before, after))
+
+
+def narrows_clause(question: str) -> bool:
+    """Whether a clause answering ``question`` can narrow to a phrase: a who / when / where question (an
+    amount keeps its unit and scale: "515 million years", "ten times their own weight")."""
+    wanted = expected_types(question)
+    return bool(wanted) and not wanted & _NUMERIC
+
+
+def narrow_clause(question: str, text: str, candidates: list[Phrase]) -> Phrase | None:
+    """The name or date inside ``text``, a clause a model answered with, that a who / when / where question
+    asks for (``short_answer``'s choice among ``candidates``), or None to keep the clause: for other
+    questions (``narrows_clause``), for fewer than ``CLAUSE_WORDS`` words, when the phrase is part of a
+    longer name ("Polish United Workers' Party" keeps its "Polish"), and when it is one item of a list
+    ("Robert Lane and Benjamin Vail")."""
+    if len(_WORD.findall(text)) < CLAUSE_WORDS or not narrows_clause(question):
+        return None
+    chosen = short_answer(question, text, candidates)
+    if chosen is None:
+        return None
+    if _in_longer_name(text, chosen):
+        return None
+    for other in candidates:
+        if other.label == chosen.label and (other.start, other.end) != (chosen.start, chosen.end):
+            (_, gap_start), (gap_end, _) = sorted([(chosen.start, chosen.end), (other.start, other.end)])
+            if gap_start <= gap_end and _COORDINATION.fullmatch(text[gap_start:gap_end]):
+                return None
     return chosen
 
 

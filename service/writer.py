@@ -51,17 +51,21 @@ class Writer:
         as this one."""
         return f"abstractive:{self.generator.name}:{BRIEF_VERSION}"
 
-    def stream_answer(self, question: str, scored: list[tuple[float, Passage]], extractive: Answer) -> Iterator[str | Answer]:
-        """Tokens, then the grounded answer; waits for the slot first (``Busy`` when it cannot)."""
+    def stream_answer(self, question: str, scored: list[tuple[float, Passage]], extractive: Answer,
+                      phrases: generative.Phrases | None = None) -> Iterator[str | Answer]:
+        """Tokens, then the grounded answer; waits for the slot first (``Busy`` when it cannot). ``phrases``
+        finds the typed phrases a clause-long answer narrows to."""
+        answering = generative.stream_answer(question, scored, extractive, self.generator, self.settings.answer, phrases)
         if extractive.abstained:
-            yield from generative.stream_answer(question, scored, extractive, self.generator, self.settings.answer)
+            yield from answering
             return
         with self.slot.hold():
-            yield from generative.stream_answer(question, scored, extractive, self.generator, self.settings.answer)
+            yield from answering
 
-    def answer(self, question: str, scored: list[tuple[float, Passage]], extractive: Answer) -> Answer:
+    def answer(self, question: str, scored: list[tuple[float, Passage]], extractive: Answer,
+               phrases: generative.Phrases | None = None) -> Answer:
         final = extractive
-        for item in self.stream_answer(question, scored, extractive):
+        for item in self.stream_answer(question, scored, extractive, phrases):
             if isinstance(item, Answer):
                 final = item
         return final

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.grounding import Located, clean_answer, is_refusal, locate, supported, unsupported_names
+from service.grounding import Located, clean_answer, is_refusal, locate, locate_tail, supported, unsupported_names
 from service.prompts import answer_prompt, brief_prompt, quote
 from tests.fakes import RegexPhrases
 
@@ -33,9 +33,22 @@ def test_answers_not_in_the_text_are_not_located():
     assert locate("", SENTENCES) is None
 
 
+def test_the_copied_end_of_a_restated_answer_is_found():
+    # the model restated the question and ended with words it copied: the longest such run is found
+    located = locate_tail("Russia keeps in Syria the Tartus naval facility.", SENTENCES)
+    assert located is not None and located.passage_index == 0
+    assert SENTENCES[0][located.start : located.end] == "the Tartus naval facility"
+    located = locate_tail("The regime asked, and the Russian military intervened", SENTENCES)
+    assert located is not None and SENTENCES[1][located.start : located.end] == "the Russian military intervened"
+    assert locate_tail("Russia keeps an airport there", SENTENCES) is None  # its last word is in no sentence
+    assert locate_tail("", SENTENCES) is None
+
+
 def test_clean_answer_and_refusals():
     assert clean_answer("Answer: 2015.\nMore text") == "2015"
     assert clean_answer(" 'The Tartus facility' ") == "The Tartus facility"
+    assert clean_answer('an archetypal "mad scientist"') == 'an archetypal "mad scientist"'  # its own quotes
+    assert clean_answer('"mad scientist') == "mad scientist"
     assert is_refusal("unanswerable") and is_refusal("Unanswerable.") and is_refusal("")
     assert not is_refusal("2015")
 

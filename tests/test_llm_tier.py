@@ -53,6 +53,42 @@ def test_a_generative_answer_loses_the_words_that_repeat_the_question(client, ap
     assert "the regime's request" in body["citations"][0]["quote"]
 
 
+def test_a_restated_answer_is_grounded_in_the_words_it_copied(client, app):
+    memo = client.post("/memos", json={"text": SEED_LIKE}).get_json()
+    generator(app).reply = "Russia uses in Syria the Tartus naval facility"  # not in the memo as a whole
+    body = ask(client, "Which naval facility does Russia use in Syria?")
+    assert body["grounding"] == "grounded" and body["answer"] == "the Tartus naval facility"
+    assert memo["text"][body["span"]["start"] : body["span"]["end"]] == body["answer"]
+    assert body["generated"] == "Russia uses in Syria the Tartus naval facility"
+
+
+def test_a_list_answer_is_the_memos_own_words_from_its_first_item_to_its_last(client, app):
+    memo = client.post("/memos", json={"text": "3 June 2024; NOTE: The delegation visited Tartus in the morning, "
+                                               "Latakia at noon and Damascus by night."}).get_json()
+    generator(app).reply = "Tartus, Latakia and Damascus"  # each item verbatim, the whole not
+    body = ask(client, "Which cities did the delegation visit?")
+    assert body["grounding"] == "grounded" and body["answer"] == "Tartus in the morning, Latakia at noon and Damascus"
+    assert body["answer"] == body["span"]["quote"] == memo["text"][body["span"]["start"] : body["span"]["end"]]
+    assert body["answer"] in body["citations"][0]["quote"]
+
+
+def test_copied_words_that_miss_most_of_the_answer_fall_back(client, app):
+    client.post("/memos", json={"text": SEED_LIKE})
+    extractive = client.post("/ask", json={"question": "Which naval facility does Russia use in Syria?"}).get_json()
+    generator(app).reply = "Russia uses the Latakia airport, the Baniyas port and the Tartus naval facility"
+    body = ask(client, "Which naval facility does Russia use in Syria?")
+    assert body["grounding"] == "extractive-fallback" and body["answer"] == extractive["answer"]
+
+
+def test_a_clause_answering_who_narrows_to_the_name(client, app):
+    memo = client.post("/memos", json={"text": "12 May 2024; MEMO: The accord on the port was signed by Maria Lopez "
+                                               "after long talks in the spring."}).get_json()
+    generator(app).reply = "The accord was signed by Maria Lopez after long talks"
+    body = ask(client, "Who signed the accord on the port?")
+    assert body["grounding"] == "grounded" and body["answer"] == "Maria Lopez"
+    assert memo["text"][body["span"]["start"] : body["span"]["end"]] == "Maria Lopez"
+
+
 @pytest.mark.parametrize("reply", ["PWNED", "unanswerable", "The Khmeimim airport in Latakia"])
 def test_a_model_answer_not_in_the_memos_falls_back_to_the_extractive_one(client, app, reply):
     client.post("/memos", json={"text": SEED_LIKE})

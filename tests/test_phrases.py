@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from models.phrases import Phrase
-from service.phrases import choose_phrase, expected_types, qualifier, short_answer, trim_answer
+from service.phrases import choose_phrase, expected_types, narrow_clause, qualifier, short_answer, trim_answer
 from tests.fakes import RegexPhrases
 
 
@@ -24,6 +24,8 @@ def answer(question: str, sentence: str) -> str | None:
         ("Where did they meet?", {"GPE", "LOC", "FAC", "ORG"}),
         ("Which city hosted it?", {"GPE", "LOC", "FAC"}),
         ("What did the report say?", None),
+        ("Which Polish city hosted it?", {"GPE", "LOC", "FAC"}),
+        ("What did Queen Elizabeth II open in 1981?", None),  # a verb after "what": not "what queen"
     ],
 )
 def test_expected_types(question, labels):
@@ -127,3 +129,26 @@ def test_trim_answer_drops_what_the_question_already_says(question, answer, trim
 ])
 def test_trim_answer_keeps_names_compounds_lists_and_new_words(question, answer):
     assert trim_answer(question, answer) == (0, len(answer))
+
+
+def narrowed(question: str, clause: str, candidates: list[Phrase] | None = None) -> str | None:
+    found = narrow_clause(question, clause, RegexPhrases().phrases(clause) if candidates is None else candidates)
+    return None if found is None else clause[found.start : found.end]
+
+
+def test_a_clause_answering_a_typed_question_narrows_to_the_phrase():
+    assert narrowed("Who did the Broncos beat?", "The Broncos defeated the Pittsburgh Steelers in the final") == "Pittsburgh Steelers"
+    assert narrowed("When were the churches destroyed?", "the churches were destroyed after the uprising of 1944") == "1944"
+
+
+@pytest.mark.parametrize("question, clause, candidates", [
+    ("Who did the Broncos beat?", "Pittsburgh Steelers", None),  # a phrase already
+    ("What did the Broncos do?", "The Broncos defeated the Pittsburgh Steelers in the final", None),  # no clear type
+    ("Who did Tesla partner with?", "two businessmen, Robert Lane and Benjamin Vail", None),  # a list stays whole
+    ("Who did Tesla partner with?", "the businessmen Robert Lane, Benjamin Vail", None),
+    # part of a longer name: "Polish" of "Polish United Workers' Party"
+    ("Whose headquarters was it?", "the former Polish United Workers' Party headquarters", [Phrase(11, 17, "NORP")]),
+    ("Whose translation did it influence?", "it influenced William Tyndale's English Bible", [Phrase(14, 29, "PERSON")]),
+])
+def test_a_clause_is_kept_when_narrowing_would_lose_part_of_the_answer(question, clause, candidates):
+    assert narrowed(question, clause, candidates) is None
