@@ -20,12 +20,13 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from models import register_generator
 from service.config import load_config
 from service.datasets import QAItem, read_qa
 from service.engine import build_engine
 from service.evaluation import evaluate_qa
-from service.slot import GenerationSlot
-from service.writer import Writer, settings_for
+
+REPLAY = "replay"  # the registry name of the generator that replays the saved answers
 
 
 class Replay:
@@ -52,10 +53,11 @@ def regrade(rows: list[dict], items: list[QAItem], contexts: list[QAItem], gener
     """``evaluate_qa``'s generative result for ``items`` (over all ``contexts``) with the model's text of each
     saved row in place of the model; ``overrides`` go to ``load_config`` (tests pass fakes)."""
     replay = Replay(generator, [r["generated"] or "" for r in rows])
+    # through the registry, so the engine builds its writer as for a real model (settings by ``replay.name``)
+    register_generator(REPLAY, lambda: replay)
     with tempfile.TemporaryDirectory() as tmp:
-        config = {"DATA_DIR": str(Path(tmp) / "data"), "LLM": "none", "BRIEF_WORKER": False, **(overrides or {})}
+        config = {"DATA_DIR": str(Path(tmp) / "data"), "LLM": REPLAY, "BRIEF_WORKER": False, **(overrides or {})}
         engine = build_engine(load_config(config))
-        engine.writer = Writer(replay, GenerationSlot(30, 4, 10), settings_for(generator))
         try:  # evaluate_qa reports each question done (both its passes) before it asks the next
             return evaluate_qa(engine, items, progress=replay.advance, contexts=contexts, mode="generative")
         finally:
