@@ -24,8 +24,8 @@ COPY seeds seeds
 RUN pip install --no-cache-dir --no-deps . \
  # quantise the default embedder (seconds) and join, verify and convert the default LLM (about a
  # minute, ~6.4 GB peak) once, at build time; other MEMO_LLM choices are prepared on first use
- && python -m models.embedder_quantization \
- && python -m models.ort_conversion --model qwen-0.5b
+ && python -m models.embedders.quantization \
+ && python -m models.llm.conversion --model qwen-0.5b
 
 VOLUME /data
 EXPOSE 8000

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test test-fast bench eval lock clean chromium
+.PHONY: install run test test-fast bench bench-quick soak crash-test eval lock clean chromium
 
 install: $(STAMP)
 
@@ -36,8 +36,18 @@ chromium:
 	    chromium fonts-dejavu-core >/dev/null && /usr/bin/chromium --version; \
 	else echo "chromium is missing: run 'sudo make chromium' (or apt-get install chromium) for the browser test"; fi
 
+# Dev tooling in bench/ (not shipped): the full benchmark, its one-minute smoke run, the soak and crash trials.
 bench: install
-	$(BIN)/memo bench --out bench-results/bench.json
+	$(BIN)/python -m bench --out bench-results/bench.json
+
+bench-quick: install
+	$(BIN)/python -m bench --quick
+
+soak: install
+	$(BIN)/python scripts/soak.py
+
+crash-test: install
+	$(BIN)/python scripts/crash_test.py
 
 # The dev sets of ../shared/eval through `memo eval` (figures in the README's Quality table).
 EVAL ?= ../shared/eval

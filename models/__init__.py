@@ -1,15 +1,27 @@
 """Model registries: a config name maps to a factory, so real models and test fakes load the same way."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Generic, TypeVar
 
 if TYPE_CHECKING:
-    from models.embedder import Embedder
-    from models.llm import Generator
-    from models.nlp import EntityExtractor
-    from models.phrases import PhraseFinder
+    from models.embedders import Embedder
+    from models.llm.spec import Generator
+    from models.nlp.candidates import PhraseFinder
+    from models.nlp.entities import EntityExtractor
+    from models.nlp.sentences import SentenceSplitter
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class TextModels:
+    """The models the stages read text with, handed around as one object."""
+
+    embedder: "Embedder"
+    splitter: "SentenceSplitter"
+    phrases: "PhraseFinder"
+    entities: "EntityExtractor"
 
 
 class Registry(Generic[T]):
@@ -86,31 +98,31 @@ def get_generator(name: str) -> "Generator":
 
 
 def _minilm() -> "Embedder":
-    from models.embedder import load_minilm
+    from models.embedders.sentence_transformers import load_minilm
 
     return load_minilm()
 
 
 def _spacy_sm() -> "EntityExtractor":
-    from models.nlp import load_spacy_entities
+    from models.nlp.entities import load_spacy_entities
 
     return load_spacy_entities()
 
 
 def _no_entities() -> "EntityExtractor":
-    from models.nlp import NoEntities
+    from models.nlp.entities import NoEntities
 
     return NoEntities()
 
 
 def _minilm_int8() -> "Embedder":
-    from models.onnx_embedder import load_minilm_int8
+    from models.embedders.onnx import load_minilm_int8
 
     return load_minilm_int8()
 
 
 def _minilm_q8() -> "Embedder":
-    from models.onnx_embedder import load_minilm_q8
+    from models.embedders.onnx import load_minilm_q8
 
     return load_minilm_q8()
 
@@ -123,13 +135,13 @@ register_entity_extractor("none", _no_entities)
 
 
 def _spacy_phrases() -> "PhraseFinder":
-    from models.phrases import SpacyPhraseFinder
+    from models.nlp.candidates import SpacyPhraseFinder
 
     return SpacyPhraseFinder()
 
 
 def _no_phrases() -> "PhraseFinder":
-    from models.phrases import NoPhrases
+    from models.nlp.candidates import NoPhrases
 
     return NoPhrases()
 
@@ -140,7 +152,7 @@ register_phrase_finder("none", _no_phrases)
 
 def _qwen(name: str, runtime: str) -> Callable[[], "Generator"]:
     def load() -> "Generator":
-        from models.llm import load_qwen
+        from models.llm.loader import load_qwen
 
         return load_qwen(name, runtime)
 
@@ -148,7 +160,7 @@ def _qwen(name: str, runtime: str) -> Callable[[], "Generator"]:
 
 
 def _register_qwen() -> None:
-    from models.llm import CHOICES  # models.llm imports only the standard library at the top
+    from models.llm.spec import CHOICES  # the standard library only
 
     for choice, (name, runtime) in CHOICES.items():
         register_generator(choice, _qwen(name, runtime))

@@ -1,8 +1,8 @@
-"""``/ask`` alone, on a data dir kept between runs: N bench memos (as ``memo bench`` builds them, added with
+"""``/ask`` alone, on a data dir kept between runs: N bench memos (as ``python -m bench`` builds them, added with
 ``memo ingest`` on the first run), then the bench's XQuAD questions. By default over real HTTP against
-``memo serve`` (gunicorn, as ``memo bench`` serves it) with 1 and 8 clients; with ``--profile``, 200 of them
+``memo serve`` (gunicorn, as ``python -m bench`` serves it) with 1 and 8 clients; with ``--profile``, 200 of them
 through the Flask test client in this process under cProfile (where the time goes). For trying changes to
-the /ask path quickly; ``memo bench`` stays the full measurement.
+the /ask path quickly; ``python -m bench`` stays the full measurement.
 
     MEMO_LLM=none .venv/bin/python scripts/bench_ask.py --memos 10000 --data /tmp/ask/10k
     MEMO_LLM=none .venv/bin/python scripts/bench_ask.py --memos 1000 --data /tmp/ask/1k --profile
@@ -20,8 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from service.bench_data import memo_texts, news_documents, questions  # noqa: E402
-from service.bench_http import cli_ingest, serve_and_measure  # noqa: E402
+from bench.data import memo_texts, news_documents, questions  # noqa: E402
+from bench.served import cli_ingest, serve_and_measure  # noqa: E402
 
 
 def over_http(data: Path, embedder: str, q1: list[str], qn: list[str], clients: int) -> dict:
@@ -34,7 +34,7 @@ def profiled(data: Path, embedder: str, asked: list[str], top: int) -> None:
     app = create_app({"DATA_DIR": str(data), "LLM": "none", "EMBEDDER": embedder, "SEEDS_DIR": None,
                       "RATELIMIT": "off"})
     client = app.test_client()
-    app.extensions["memo"].store.wait_for_bm25()  # time the in-memory BM25, not FTS5 standing in
+    app.extensions["memo"].storage.fts.wait()  # time the in-memory BM25, not FTS5 standing in
     for q in asked[:20]:
         client.post("/ask", json={"question": q})
     profile = cProfile.Profile()

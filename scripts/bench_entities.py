@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 EVAL = ROOT.parent / "shared" / "eval"
 
-from service.bench_data import percentile  # noqa: E402
-from service.entities import find_entities  # noqa: E402
+from bench.data import percentile  # noqa: E402
+from service.ingest.entities import find_entities# noqa: E402
 
 
 def summary(ms: list[float]) -> dict[str, float]:
@@ -84,14 +84,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
-    from models.nlp import load_spacy_entities
+    from models.nlp.entities import load_spacy_entities
 
     seed = sorted((ROOT / "seeds").glob("*.txt"))[0].read_text(encoding="utf-8")
     with open(args.bbc, encoding="utf-8") as f:
         articles = [json.loads(line)["document"] for line in f][: args.articles]
 
     # The service loads the embedder (and torch) first; measure what the NER pipeline adds on top.
-    from models.embedder import load_minilm
+    from models.embedders.sentence_transformers import load_minilm
 
     embedder = load_minilm()
     rss_before = rss_mb()

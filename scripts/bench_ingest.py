@@ -1,10 +1,10 @@
-"""Ingest throughput alone (the ingest rows of `memo bench`, without its other 40 minutes), with txtai
+"""Ingest throughput alone (the ingest rows of `python -m bench`, without its other 40 minutes), with txtai
 indexing the same chunk texts in the same run.
 
-The first N memos of `memo bench` (its BBC, CNN/DM and XQuAD texts under distinct dated headers) go into
+The first N memos of `python -m bench` (its BBC, CNN/DM and XQuAD texts under distinct dated headers) go into
 a fresh data dir with `memo ingest` (a subprocess, `MEMO_LLM=none`); the rate is the one the command
 prints (ingest only, not start-up). With --http M, the first M of them are also posted one at a time to
-`memo serve` on another fresh data dir. With --peer, txtai (service/bench_peer.py, fp32 model of the same
+`memo serve` on another fresh data dir. With --peer, txtai (bench/peer.py, fp32 model of the same
 name) then indexes the chunk texts the `memo ingest` store holds; --peer-python reuses a venv that
 `install_peer` made before. Prints JSON (and writes it to --out).
 
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 EVAL = ROOT.parent / "shared" / "eval"
 
-from service import bench_data as data  # noqa: E402
+from bench import data  # noqa: E402
 
 
 def main() -> None:
@@ -42,8 +42,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
-    from service.bench import stored_chunk_texts
-    from service.bench_http import cli_ingest, post_memos, start_server
+    from bench.benchmark import stored_chunk_texts
+    from bench.served import cli_ingest, post_memos, start_server
 
     texts = data.memo_texts(data.news_documents(args.eval_dir), args.memos)
     result: dict = {"command": " ".join(sys.argv), "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -60,7 +60,7 @@ def main() -> None:
             finally:
                 server.stop()
         if args.peer:
-            from service.bench_peer import run_peer
+            from bench.peer import run_peer
 
             chunks = stored_chunk_texts(data_dir / "memos.sqlite3")
             started = time.perf_counter()

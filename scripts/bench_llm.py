@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 
 from service.config import load_config
-from service.datasets import read_qa, read_summaries
+from service.evaluation.datasets import read_qa, read_summaries
 from service.engine import build_engine
-from service.evaluation import evaluate_qa, evaluate_summaries
-from service.harness import ROOT
+from service.evaluation.runner import evaluate_qa, evaluate_summaries
 
+ROOT = Path(__file__).resolve().parents[1]
 EVAL = ROOT.parent / "shared" / "eval"
 SEED = sorted((ROOT / "seeds").glob("*.txt"))[0].read_text(encoding="utf-8")
 SEED_QUESTIONS = [

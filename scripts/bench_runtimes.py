@@ -2,7 +2,7 @@
 
 The model is Qwen2.5-Coder-0.5B-Instruct, Q4_K_M GGUF, loaded through the product's registry: gpt4all's
 llama.cpp backend reads the GGUF as it is (``MEMO_LLM=qwen-0.5b-gpt4all``); onnxruntime-genai runs it after
-the product's one-time conversion to int4 ONNX (``qwen-0.5b``, models.ort_conversion).
+the product's one-time conversion to int4 ONNX (``qwen-0.5b``, models.llm.conversion).
 
     .venv/bin/python scripts/bench_runtimes.py --out bench-results/runtimes.json
 
@@ -37,8 +37,8 @@ from typing import Callable, Iterator
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the repo's models and service packages, when run as a script
 
-from models.llm import chatml  # noqa: E402
-from models.ort_conversion import package_versions as versions  # noqa: E402
+from models.cache import package_versions as versions  # noqa: E402
+from models.llm.spec import chatml  # noqa: E402
 
 MODEL = "qwen-0.5b"
 
@@ -161,7 +161,7 @@ def run_worker(runtime: str, jobs_file: Path, result_file: Path) -> None:
 # ---------------------------------------------------------------- prompts (the product's own)
 
 def seed_memo() -> str:
-    from service.ingest import normalise_text, parse_header
+    from service.ingest.parse import normalise_text, parse_header
 
     text = normalise_text(sorted((ROOT / "seeds").glob("*.txt"))[0].read_text(encoding="utf-8"))
     return text[parse_header(text).end:].strip()
@@ -181,7 +181,7 @@ def context_for(question: str, sentences: list[str], k: int = 3) -> list[str]:
 
 def key_sentences(text: str, splitter, embedder) -> list[str]:
     """What the product's brief prompt holds: the extractive brief's 3 sentences (service.brief)."""
-    from service.brief import BriefSettings, make_brief
+    from service.brief.key_sentences import BriefSettings, make_brief
 
     spans = splitter.spans(text)
     vectors = embedder.embed([text[s:e] for s, e in spans])
@@ -192,8 +192,8 @@ def build_jobs(articles: list[dict]) -> list[Job]:
     """The seed brief reads the whole memo (a long prompt, to time prompt processing); the CNN/DM briefs
     read the key sentences, as the product's do."""
     from models import get_embedder
-    from models.nlp import SentenceSplitter
-    from service.prompts import answer_prompt, brief_prompt
+    from models.nlp.sentences import SentenceSplitter
+    from service.llm.prompts import answer_prompt, brief_prompt
 
     splitter, embedder = SentenceSplitter(), get_embedder("minilm-int8")
     memo = seed_memo()
@@ -215,8 +215,9 @@ def _env() -> dict[str, str]:
 def converted() -> dict:
     """The stamp of the product's converted model, converting first (as the product does) when needed."""
     from models.cache import default_cache_dir
-    from models.llm import SPECS, assemble
-    from models.ort_conversion import converted_dir, ensure_converted, stamp_problem
+    from models.llm.conversion import converted_dir, ensure_converted, stamp_problem
+    from models.llm.package import assemble
+    from models.llm.spec import SPECS
 
     spec, cache = SPECS[MODEL], default_cache_dir()
     problem = stamp_problem(spec, converted_dir(spec, cache))
@@ -243,8 +244,8 @@ def _pct(values: list[float], q: float) -> float:
 
 def summarise(result: dict, prompt_tokens: dict[str, int], articles: list[dict]) -> dict:
     """One runtime's figures from its raw generations."""
-    from models.nlp import SentenceSplitter
-    from service.metrics import Rouge
+    from models.nlp.sentences import SentenceSplitter
+    from service.evaluation.metrics import Rouge
 
     gens = {g["id"]: g for g in result["generations"]}
     seed = gens["brief:seed"]

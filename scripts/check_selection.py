@@ -1,5 +1,5 @@
 """What BM25 word selection (``RetrievalSettings.lexical_max_share``) does at scale, and whether the
-in-memory BM25 (``service/bm25.py``) ranks as SQLite FTS5 does. Every XQuAD dev question asked of a large
+in-memory BM25 (``service/storage/embedded/bm25.py``) ranks as SQLite FTS5 does. Every XQuAD dev question asked of a large
 store once with every word in the BM25 query and once per share tried, in the same process. Per setting:
 how often a gold answer is inside the k retrieved chunks and inside the /ask answer, how often it
 abstains, and the search time. The store is one that
@@ -23,13 +23,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from service.bm25 import query_terms  # noqa: E402
+from service.storage.embedded.bm25 import query_terms# noqa: E402
 from service.config import load_config  # noqa: E402
-from service.datasets import read_qa  # noqa: E402
-from service.engine import Engine, build_engine  # noqa: E402
-from service.metrics import contains_answer  # noqa: E402
-from service.retrieval import query_words, selective_words  # noqa: E402
-from service.store import MemoFilter  # noqa: E402
+from service.evaluation.datasets import read_qa# noqa: E402
+from service.engine import Engine, build_engine# noqa: E402
+from service.evaluation.metrics import contains_answer# noqa: E402
+from service.retrieval.hybrid import query_words, selective_words# noqa: E402
+from service.types import MemoFilter# noqa: E402
 
 
 def measure(engine: Engine, items: list, share: float | None, k: int) -> dict:
@@ -40,7 +40,7 @@ def measure(engine: Engine, items: list, share: float | None, k: int) -> dict:
         started = time.perf_counter()
         hits = engine.search(item.question, k)
         search_s.append(time.perf_counter() - started)
-        texts = {h.memo_id: engine.store.memo_text(h.memo_id) or "" for h in hits}
+        texts = {h.memo_id: engine.storage.memos.text(h.memo_id) or "" for h in hits}
         in_chunks += any(contains_answer(texts[h.memo_id][h.start : h.end], item.answers) for h in hits)
         result, _ = engine.ask(item.question, k)
         abstained += result.abstained
@@ -56,8 +56,8 @@ def measure(engine: Engine, items: list, share: float | None, k: int) -> dict:
 def parity(engine: Engine, items: list, depth: int = 50) -> dict:
     """FTS5's and the in-memory BM25's top ``depth`` for every question's words (questions with a word
     FTS5 reads as a phrase, like ``o'neill``, always go to FTS5 and are left out)."""
-    store, where = engine.store, MemoFilter()
-    assert store.wait_for_bm25(600)
+    fts, chunks, where = engine.storage.fts, engine.storage.chunks, MemoFilter()
+    assert fts.wait(600)
     same = compared = 0
     largest = fts_s = ours_s = 0.0
     for question in dict.fromkeys(i.question for i in items):
@@ -65,13 +65,13 @@ def parity(engine: Engine, items: list, depth: int = 50) -> dict:
         if not words or query_terms(words) is None:
             continue
         started = time.perf_counter()
-        fts = store.fts_search(words, depth, where)
+        exact = fts.fts_search(words, depth, None)
         middle = time.perf_counter()
-        ours = store.lexical_search(words, depth, where)
+        ours = chunks.lexical(words, depth, where)
         fts_s, ours_s = fts_s + middle - started, ours_s + time.perf_counter() - middle
         compared += 1
-        same += [i for i, _ in fts] == [i for i, _ in ours]
-        scores = dict(fts)
+        same += [i for i, _ in exact] == [i for i, _ in ours]
+        scores = dict(exact)
         largest = max([largest, *(abs(s - scores[i]) for i, s in ours if i in scores)])
     return {"questions": compared, "same_top50_order": same, "largest_score_difference": round(largest, 4),
             "fts5_ms_mean": round(fts_s / compared * 1000, 2), "in_memory_ms_mean": round(ours_s / compared * 1000, 2)}
@@ -94,11 +94,11 @@ def main() -> None:
     try:
         served = engine.settings.retrieval.lexical_max_share
         changed = sum(
-            len(selective_words(query_words(i.question), engine.store, served)) < len(query_words(i.question))
+            len(selective_words(query_words(i.question), engine.storage.chunks, served)) < len(query_words(i.question))
             for i in items
         )
         total = engine.health()["chunks"]
-        assert engine.store.wait_for_bm25(600)  # searches time the in-memory BM25, never FTS5 standing in
+        assert engine.storage.fts.wait(600)  # searches time the in-memory BM25, never FTS5 standing in
         for item in items[:20]:  # warm the caches both settings share
             engine.ask(item.question, args.k)
         rows = [measure(engine, items, share, args.k) for share in (None, served, *(args.shares or ()))]

@@ -11,8 +11,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from service.crashtest import run_crash_trials
-from service.harness import write_report
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/ is a top-level dev package, not installed
+
+from bench.crash import run_crash_trials  # noqa: E402
+from bench.harness import write_report  # noqa: E402
 
 
 def main() -> None:

@@ -12,9 +12,12 @@ import json
 import sys
 import tempfile
 import time
+from pathlib import Path
 
-from service import create_app
-from service.harness import seed_sentences
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/ is a top-level dev package, not installed
+
+from bench.harness import seed_sentences  # noqa: E402
+from service import create_app# noqa: E402
 
 
 def single_line(chars: int) -> str:

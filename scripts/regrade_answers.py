@@ -2,7 +2,7 @@
 
 A change to how generated text is grounded, trimmed or narrowed can be measured without running the LLM
 again: the saved `generated` text of each question is replayed, through the engine's own generative path
-(retrieval, the sentences the model would read, `service.generative.ground_answer`), over the same
+(retrieval, the sentences the model would read, `service.answer.generative.ground_answer`), over the same
 contexts. Greedy decoding makes the saved text what the model writes for that prompt, so the answerable
 figures are those `memo eval qa` would print for this code; `--check` fails when a saved answer is not
 reproduced (run it on the code that wrote the file). The unanswerable pass is not replayed: its
@@ -22,9 +22,9 @@ from typing import Iterator
 
 from models import register_generator
 from service.config import load_config
-from service.datasets import QAItem, read_qa
+from service.evaluation.datasets import QAItem, read_qa
 from service.engine import build_engine
-from service.evaluation import evaluate_qa
+from service.evaluation.runner import evaluate_qa
 
 REPLAY = "replay"  # the registry name of the generator that replays the saved answers
 

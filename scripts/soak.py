@@ -11,8 +11,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from service.harness import write_report
-from service.soak import run_soak
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/ is a top-level dev package, not installed
+
+from bench.harness import write_report  # noqa: E402
+from bench.soak import run_soak  # noqa: E402
 
 
 def main() -> None:

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from service.config import load_config
-from service.datasets import read_qa
+from service.evaluation.datasets import read_qa
 from service.engine import build_engine
-from service.evaluation import evaluate_qa
+from service.evaluation.runner import evaluate_qa
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, steps: int = 5000, lr: float = 0.5) -> tuple[float, float]:

@@ -10,12 +10,12 @@ import itertools
 from pathlib import Path
 
 from models import get_embedder
-from models.nlp import SentenceSplitter
-from service import metrics
-from service.brief import BriefSettings, make_brief
-from service.chunking import bound_sentences
-from service.datasets import read_summaries
-from service.ingest import prepare_memo
+from models.nlp.sentences import SentenceSplitter
+from service.evaluation import metrics
+from service.brief.key_sentences import BriefSettings, make_brief
+from service.ingest.chunking import bound_sentences
+from service.evaluation.datasets import read_summaries
+from service.ingest.parse import prepare_memo
 
 
 def main() -> None:

@@ -20,7 +20,17 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> "APIFlask":
 
     from apiflask import APIFlask
 
-    from service import api, auth, config, limits, openapi, web
+    from service.api import views as api
+
+    from service.api import auth
+
+    from service import config
+
+    from service.api import limits
+
+    from service.api import openapi
+
+    from service.api import web
     from service.engine import build_engine
 
     app = APIFlask(__name__, title="Memo brief & ask", version=__version__, docs_path="/docs")
@@ -39,7 +49,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> "APIFlask":
     if app.config["SEEDS_DIR"]:
         engine.seed(Path(app.config["SEEDS_DIR"]))
     # In the background: /ask uses FTS5 for BM25 until the in-memory copy is filled (/health says when).
-    engine.store.start_bm25()
+    engine.storage.warm()
 
     api.register_errors(app)
     app.register_blueprint(api.bp)

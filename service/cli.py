@@ -1,4 +1,4 @@
-"""The ``memo`` command: serve, ingest, ask, brief, topic, list, delete, eval, bench (heavy imports inside commands)."""
+"""The ``memo`` command: serve, ingest, ask, brief, topic, list, delete, eval (heavy imports inside commands)."""
 from __future__ import annotations
 
 import json
@@ -78,7 +78,7 @@ def serve(host: str, port: int, threads: int) -> None:
 @_fail_on_domain_errors
 def ingest(paths: tuple[Path, ...], tags: tuple[str, ...]) -> None:
     """Ingest memo files (.txt, .md) and folders of them."""
-    from service.ingest import find_memo_files
+    from service.ingest.parse import find_memo_files
 
     import time
 
@@ -102,7 +102,7 @@ def ingest(paths: tuple[Path, ...], tags: tuple[str, ...]) -> None:
 @_fail_on_domain_errors
 def ask(question: str, k: int, as_json: bool) -> None:
     """Ask a question across all memos."""
-    from service.present import answer_body
+    from service.api.present import answer_body
 
     with open_engine(llm=False) as engine:
         result, memos = engine.ask(question, k)
@@ -123,7 +123,7 @@ def ask(question: str, k: int, as_json: bool) -> None:
 @_fail_on_domain_errors
 def brief(memo_id: str, max_sentences: int, as_json: bool) -> None:
     """Print a memo's brief."""
-    from service.present import brief_body
+    from service.api.present import brief_body
 
     with open_engine(llm=False) as engine:
         body = brief_body(engine.brief(memo_id, max_sentences), memo_id)
@@ -144,8 +144,8 @@ def _iso(d) -> str | None:
 @_fail_on_domain_errors
 def topic(query: str, k: int, date_from, date_to, entities: tuple[str, ...], as_json: bool) -> None:
     """A dated timeline of the memos about QUERY, one cited sentence each."""
-    from service.present import topic_body
-    from service.store import MemoFilter
+    from service.api.present import topic_body
+    from service.types import MemoFilter
 
     where = MemoFilter(date_from=_iso(date_from), date_to=_iso(date_to), entities=entities)
     with open_engine() as engine:
@@ -173,8 +173,8 @@ def topic(query: str, k: int, date_from, date_to, entities: tuple[str, ...], as_
 def list_memos(limit: int, offset: int, tags: tuple[str, ...], entities: tuple[str, ...], date_from, date_to,
                as_json: bool) -> None:
     """List memos, newest first."""
-    from service.present import memo_summary
-    from service.store import MemoFilter
+    from service.api.present import memo_summary
+    from service.types import MemoFilter
 
     where = MemoFilter(date_from=_iso(date_from), date_to=_iso(date_to), tags=tags, entities=entities)
     with open_engine(llm=False) as engine:
@@ -196,35 +196,6 @@ def delete(memo_ids: tuple[str, ...]) -> None:
         for memo_id in memo_ids:
             engine.delete(memo_id)
             click.echo(f"deleted {memo_id}")
-
-
-@main.command()
-@click.option("--quick", is_flag=True, help="A tiny run (about a minute, no peer): CI's smoke test.")
-@click.option("--memos", help="Comma-separated store sizes (default 1000,10000): the first posted over HTTP, "
-                               "the rest added with memo ingest.")
-@click.option("--vectors", help="Comma-separated vector counts for search alone (default 100000,1000000).")
-@click.option("--questions", type=click.IntRange(1), help="Questions per one-client /ask pass (default 200).")
-@click.option("--embedder", help="Embedder the served app uses (default minilm-q8).")
-@click.option("--peer/--no-peer", default=None, help="Run txtai beside ours (default: on, off with --quick).")
-@click.option("--hnsw-max", type=click.IntRange(0), help="Build HNSW only up to this many vectors (default 100000).")
-@click.option("--eval-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              default=lambda: str(Path(__file__).resolve().parent.parent.parent / "shared" / "eval"),
-              show_default="../shared/eval", help="Public texts and questions (formats of ../shared/eval/README.md).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON here.")
-def bench(quick: bool, memos: str | None, vectors: str | None, questions: int | None, embedder: str | None,
-          peer: bool | None, hnsw_max: int | None, eval_dir: Path, out: Path | None) -> None:
-    """Measure ingest, /ask and brief latency over HTTP, server RSS, vector search at scale and txtai."""
-    from dataclasses import replace
-
-    from service.bench import BenchOptions, quick_options, run_bench, write_report
-
-    options = quick_options(eval_dir) if quick else BenchOptions(eval_dir)
-    given = {"memos": memos and tuple(int(x) for x in memos.split(",")),
-             "vectors": vectors and tuple(int(x) for x in vectors.split(",")),
-             "questions": questions, "embedder": embedder, "peer": peer, "hnsw_max": hnsw_max}
-    options = replace(options, **{k: v for k, v in given.items() if v is not None})
-    result = run_bench(options, "memo bench " + " ".join(sys.argv[2:]))
-    click.echo(write_report(result, out))
 
 
 @main.group("eval")
@@ -269,8 +240,8 @@ def _report(title: str, table: list[tuple[str, object]], result: dict, json_out:
 @_eval_options
 def eval_retrieval(folder: Path, json_out: Path | None, data_dir: Path | None) -> None:
     """Retrieval on a BEIR folder: nDCG@10, recall@5/10, MRR@10 (hybrid, dense-only, BM25-only)."""
-    from service.datasets import read_beir
-    from service.evaluation import evaluate_retrieval
+    from service.evaluation.datasets import read_beir
+    from service.evaluation.runner import evaluate_retrieval
 
     data = read_beir(folder)
     with _eval_engine(data_dir, llm=False) as engine, click.progressbar(
@@ -291,8 +262,8 @@ def eval_retrieval(folder: Path, json_out: Path | None, data_dir: Path | None) -
 @_eval_options
 def eval_qa(file: Path, mode: str, limit: int | None, k: int, json_out: Path | None, data_dir: Path | None) -> None:
     """Extractive QA: exact match, F1, answer contained, citation support, abstention."""
-    from service.datasets import read_qa
-    from service.evaluation import evaluate_qa
+    from service.evaluation.datasets import read_qa
+    from service.evaluation.runner import evaluate_qa
 
     everything = read_qa(file)
     items = everything[:limit]
@@ -315,8 +286,8 @@ def eval_qa(file: Path, mode: str, limit: int | None, k: int, json_out: Path | N
 def eval_summarise(file: Path, mode: str, limit: int | None, max_sentences: int, json_out: Path | None,
                    data_dir: Path | None) -> None:
     """Briefs: ROUGE-1/2/Lsum against the references, with Lead-3 from the same run."""
-    from service.datasets import read_summaries
-    from service.evaluation import evaluate_summaries
+    from service.evaluation.datasets import read_summaries
+    from service.evaluation.runner import evaluate_summaries
 
     items = read_summaries(file)[:limit]
     with _eval_engine(data_dir, llm=mode == "abstractive") as engine, click.progressbar(length=len(items), label="summaries",

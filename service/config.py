@@ -5,19 +5,21 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from service.schemas import ERROR_SCHEMA
+from service.api.schemas import ERROR_SCHEMA
 
 REPO_SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
 DEFAULTS: dict[str, object] = {
-    # where the SQLite store and the FAISS index live
+    # where the SQLite store and the FAISS index live (the embedded backend)
     "DATA_DIR": "data",
+    # a database server instead of the data dir, by URL (service.storage's registry); unset: embedded
+    "DATABASE_URL": None,
     # memos ingested on the first start of an empty store (None: no seeding)
     "SEEDS_DIR": str(REPO_SEEDS),
     # "minilm-q8" (int8 MatMuls, onnxruntime; no torch), "minilm-int8" (the packaged int8-weight ONNX, fp32
     # arithmetic) or "minilm" (fp32, sentence-transformers + torch)
     "EMBEDDER": "minilm-q8",
-    # vector index: exact Flat up to this many chunks, IVF (nprobe probes) beyond; measured with memo bench
+    # vector index: exact Flat up to this many chunks, IVF (nprobe probes) beyond; measured with python -m bench
     "INDEX_FLAT_MAX": 30_000,
     "INDEX_NPROBE": 32,
     # unsaved index changes are written at most this often, in the background (0: after every write)
@@ -67,7 +69,7 @@ DEFAULTS: dict[str, object] = {
 
 # from_prefixed_env reads values as JSON where it can (MEMO_API_TOKENS=1234 would become an int):
 # these are taken verbatim.
-VERBATIM = ("API_TOKENS", "API_TOKEN_FILE", "RATELIMIT", "RATELIMIT_STORAGE_URI", "DATA_DIR", "SEEDS_DIR")
+VERBATIM = ("API_TOKENS", "API_TOKEN_FILE", "RATELIMIT", "RATELIMIT_STORAGE_URI", "DATA_DIR", "SEEDS_DIR", "DATABASE_URL")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}

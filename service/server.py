@@ -26,23 +26,19 @@ class MemoServer(BaseApplication):
         return create_app()
 
 
-def check_data_dir() -> None:
+def check_storage() -> None:
     """Refuse (DataDirLocked) before gunicorn starts when another process holds the data dir; otherwise
     the worker would fail to boot with the same error buried in a traceback."""
-    from pathlib import Path
-
     from service.config import load_config
-    from service.engine import LOCK_FILE, DataDirLock
+    from service.storage import preflight
 
-    data_dir = Path(load_config()["DATA_DIR"])
-    data_dir.mkdir(parents=True, exist_ok=True)
-    DataDirLock(data_dir / LOCK_FILE).release()
+    preflight(load_config())
 
 
 def prepare_llm() -> None:
     """Join, verify and (onnxruntime-genai) convert the configured LLM before gunicorn starts: a first
     start's conversion takes about a minute (0.5B) and must not count against the worker's boot timeout."""
-    from models.llm import prepare
+    from models.llm.loader import prepare
     from service.config import load_config
 
     prepare(str(load_config()["LLM"]).lower())
@@ -50,7 +46,7 @@ def prepare_llm() -> None:
 
 def run(host: str, port: int, threads: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    check_data_dir()
+    check_storage()
     prepare_llm()
     MemoServer(
         {

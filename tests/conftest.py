@@ -33,35 +33,35 @@ register_entity_extractor("fake-2", OtherLexiconEntities)
 
 @functools.lru_cache(maxsize=1)
 def _shared_minilm():
-    from models.embedder import load_minilm
+    from models.embedders.sentence_transformers import load_minilm
 
     return load_minilm()
 
 
 @functools.lru_cache(maxsize=1)
 def _shared_minilm_int8():
-    from models.onnx_embedder import load_minilm_int8
+    from models.embedders.onnx import load_minilm_int8
 
     return load_minilm_int8()
 
 
 @functools.lru_cache(maxsize=1)
 def _shared_minilm_q8():
-    from models.onnx_embedder import load_minilm_q8
+    from models.embedders.onnx import load_minilm_q8
 
     return load_minilm_q8()
 
 
 @functools.lru_cache(maxsize=1)
 def _shared_spacy():
-    from models.nlp import load_spacy_entities
+    from models.nlp.entities import load_spacy_entities
 
     return load_spacy_entities()
 
 
 @functools.lru_cache(maxsize=1)
 def _shared_phrases():
-    from models.phrases import SpacyPhraseFinder
+    from models.nlp.candidates import SpacyPhraseFinder
 
     return SpacyPhraseFinder()
 

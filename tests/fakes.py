@@ -7,9 +7,9 @@ from typing import Sequence
 
 import numpy as np
 
-from models.nlp import Entity
-from models.phrases import Phrase
-from service.lexical import terms
+from models.nlp.candidates import Phrase
+from models.nlp.entities import Entity
+from service.retrieval.lexical import terms
 
 
 class HashEmbedder:

@@ -4,8 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.answer import AnswerSettings, Passage, answer_question, confidence_of, lexical_overlap
-from service.lexical import terms
+from service.answer.extractive import AnswerSettings, answer_question, confidence_of, lexical_overlap
+
+from service.types import Passage
+from service.retrieval.lexical import terms
 from tests.fakes import RegexPhrases
 
 
@@ -79,7 +81,7 @@ def test_confidence_is_a_monotone_probability():
 def test_lexical_overlap_prefix_lookups_match_the_plain_definition():
     import random
 
-    from service.lexical import TermSet
+    from service.retrieval.lexical import TermSet
 
     def plain(question, sentence):  # the definition, one comparison per pair of terms
         wanted, have = set(question), set(sentence)

@@ -6,7 +6,7 @@ import hashlib
 import pytest
 
 from service import create_app
-from service.auth import TokenAuth, load_auth
+from service.api.auth import TokenAuth, load_auth
 from tests.test_api import error_of
 from tests.test_engine import MEMO_A, MEMO_B
 

@@ -1,4 +1,4 @@
-"""memo bench: its helpers on known inputs, and `memo bench --quick` end to end as CI's smoke test (no
+"""The benchmark (bench/): its helpers on known inputs, and `python -m bench --quick` end to end as CI's smoke test (no
 timing is asserted: speed is reported by the benchmark, never tested)."""
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from service.bench_data import latency, memo_texts, percentile, timed_calls
-from service.bench_vectors import NOISE, noisy_copies, recall_at_k
-from service.ingest import content_hash, normalise_text
+from bench.data import latency, memo_texts, percentile, timed_calls
+from bench.vectors import NOISE, noisy_copies, recall_at_k
+from service.ingest.parse import content_hash, normalise_text
 from tests.conftest import ROOT
 
 EVAL = ROOT.parent / "shared" / "eval"
@@ -56,13 +56,13 @@ def test_recall_at_k_counts_shared_ids():
 
 @pytest.mark.server
 @pytest.mark.model
-def test_memo_bench_quick_runs_end_to_end(tmp_path):
+def test_bench_quick_runs_end_to_end(tmp_path):
     if not EVAL.is_dir():
         if os.environ.get("CI"):
-            pytest.fail(f"memo bench needs the dev data in {EVAL}")
+            pytest.fail(f"python -m bench needs the dev data in {EVAL}")
         pytest.skip(f"no dev data at {EVAL}")
     out = tmp_path / "bench.json"
-    done = subprocess.run([sys.executable, "-m", "service.cli", "bench", "--quick", "--out", str(out)], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "bench", "--quick", "--out", str(out)], cwd=ROOT,
                           capture_output=True, text=True, timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())

@@ -1,4 +1,4 @@
-"""The in-memory BM25 copy (service/bm25.py) against SQLite FTS5 on the same store: same ranks and scores,
+"""The embedded backend's in-memory BM25 copy (service/storage/embedded/bm25.py) against SQLite FTS5 on the same store: same ranks and scores,
 kept in step with writes, including writes that land while it fills."""
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.bm25 import Bm25Index, index_terms, query_terms
+from service.retrieval.lexical import index_terms, query_terms
+from service.storage.embedded.bm25 import Bm25Index
 from service.config import load_config
 from service.engine import build_engine
-from service.retrieval import query_words
-from service.store import MemoFilter
+from service.retrieval.hybrid import query_words
+from service.storage.embedded.filters import filter_sql
+from service.types import MemoFilter
 
 SEED = next(Path(__file__).resolve().parents[1].joinpath("seeds").glob("*.txt")).read_text(encoding="utf-8")
 OTHERS = [
@@ -21,6 +23,41 @@ OTHERS = [
     "Wheat harvests fell sharply after the drought. Farmers asked the ministry for emergency aid. "
     "The ministry said the harbour would take grain ships first.",
 ]
+
+
+class _Lexical:
+    """The embedded backend's two BM25 paths side by side: the copy (through ``ChunkSearch.lexical``) and FTS5."""
+
+    def __init__(self, engine) -> None:
+        self.fts = engine.storage.fts
+        self.chunks = engine.storage.chunks
+
+    def lexical_search(self, words, k, where):
+        return self.chunks.lexical(words, k, where)
+
+    def fts_search(self, words, k, where):
+        return self.fts.fts_search(words, k, None if where.is_empty() else filter_sql(where))
+
+    def term_frequencies(self, stems):
+        return self.fts.frequencies(stems)
+
+    def fts_frequencies(self, stems):
+        return self.fts.fts_frequencies(stems)
+
+    def bm25_ready(self):
+        return self.fts.ready()
+
+    def wait_for_bm25(self, timeout):
+        return self.fts.wait(timeout)
+
+    def start_bm25(self):
+        self.fts.start()
+
+    def chunk_ids(self, where):
+        return self.chunks.ids(where)
+
+    def get_chunks(self, ids):
+        return self.chunks.refs(ids)
 
 
 def _queries(text: str) -> list[list[str]]:
@@ -43,7 +80,7 @@ def _assert_same(store, queries, where=None, k=20):
 @pytest.fixture
 def filled(engine):
     ids = [engine.ingest(SEED)[0].id] + [engine.ingest(t)[0].id for t in OTHERS]
-    assert engine.store.wait_for_bm25(30)
+    assert _Lexical(engine).wait_for_bm25(30)
     return engine, ids
 
 
@@ -51,7 +88,7 @@ def test_same_ranks_and_scores_as_fts5(filled):
     engine, _ = filled
     queries = _queries(SEED + " " + " ".join(OTHERS))
     assert len(queries) > 30
-    _assert_same(engine.store, queries)
+    _assert_same(_Lexical(engine), queries)
 
 
 def _assert_same_frequencies(store, text):
@@ -62,10 +99,10 @@ def _assert_same_frequencies(store, text):
 
 def test_same_term_frequencies_as_fts5(filled):
     engine, ids = filled
-    _assert_same_frequencies(engine.store, SEED + " " + " ".join(OTHERS))
+    _assert_same_frequencies(_Lexical(engine), SEED + " " + " ".join(OTHERS))
     engine.delete(ids[2])
     engine.ingest("Grain ships waited outside the harbour. The drought cut wheat exports by half.")
-    _assert_same_frequencies(engine.store, SEED + " " + " ".join(OTHERS))
+    _assert_same_frequencies(_Lexical(engine), SEED + " " + " ".join(OTHERS))
 
 
 def test_follows_adds_updates_and_deletes(filled):
@@ -74,31 +111,31 @@ def test_follows_adds_updates_and_deletes(filled):
     engine.delete(ids[2])
     engine.ingest("Grain ships waited outside the harbour. The drought cut wheat exports by half.")
     queries = _queries(SEED + " " + " ".join(OTHERS)) + [["harbour", "ships"], ["latakia"], ["inflation"]]
-    _assert_same(engine.store, queries)
-    assert engine.store.lexical_search(["inflation"], 5, MemoFilter()) == []  # only the deleted memo had it
+    _assert_same(_Lexical(engine), queries)
+    assert _Lexical(engine).lexical_search(["inflation"], 5, MemoFilter()) == []  # only the deleted memo had it
 
 
 def test_filters_apply(filled):
     engine, ids = filled
     where = MemoFilter(memo_ids=(ids[0], ids[3]))
-    _assert_same(engine.store, [["harbour", "ships"], ["ministry", "grain"]], where)
-    chunk_ids = {c for c in engine.store.chunk_ids(where)}
-    assert {i for i, _ in engine.store.lexical_search(["harbour"], 10, where)} <= chunk_ids
+    _assert_same(_Lexical(engine), [["harbour", "ships"], ["ministry", "grain"]], where)
+    chunk_ids = {c for c in _Lexical(engine).chunk_ids(where)}
+    assert {i for i, _ in _Lexical(engine).lexical_search(["harbour"], 10, where)} <= chunk_ids
 
 
 def test_words_fts5_reads_as_phrases_go_to_fts5(filled):
     engine, _ = filled
     assert query_terms(["tartus's", "harbour"]) is None
     words = ["tartus's", "harbour"]
-    assert engine.store.lexical_search(words, 10, MemoFilter()) == engine.store.fts_search(words, 10, MemoFilter())
+    assert _Lexical(engine).lexical_search(words, 10, MemoFilter()) == _Lexical(engine).fts_search(words, 10, MemoFilter())
 
 
 def test_fts5_answers_until_the_copy_is_filled(config, monkeypatch):
     engine = build_engine(load_config(config))  # no server: nothing starts the filler before a search
     try:
         engine.ingest(OTHERS[0])
-        store = engine.store
-        monkeypatch.setattr(store, "start_bm25", lambda: None)
+        store = _Lexical(engine)
+        monkeypatch.setattr(store.fts, "start", lambda: None)
         found = store.lexical_search(["harbour"], 5, MemoFilter())
         assert not store.bm25_ready() and found == store.fts_search(["harbour"], 5, MemoFilter()) and found
         monkeypatch.undo()
@@ -143,7 +180,7 @@ def test_concurrent_writes_while_filling_end_in_step_with_fts5(config):
     engine = build_engine(load_config(config))
     try:
         base = [engine.ingest(f"Memo {i}. {OTHERS[i % 3]} Item {i} of the harbour list.")[0].id for i in range(40)]
-        store, errors = engine.store, []
+        store, errors = _Lexical(engine), []
 
         def write(seed: int) -> None:
             rng = random.Random(seed)
@@ -203,8 +240,8 @@ def test_possessives_are_dropped_from_bm25_words(filled):
     """FTS5 would read ``tartus's`` as the phrase ``tartus s`` and find only "Tartus's"; the word is ``tartus``."""
     engine, ids = filled
     assert query_words("What was Tartus's role in the navy's plans?") == ["tartus", "role", "navy", "plans"]
-    found = engine.store.lexical_search(query_words("Tartus's piers"), 10, MemoFilter())
-    chunks = engine.store.get_chunks([i for i, _ in found])
+    found = _Lexical(engine).lexical_search(query_words("Tartus's piers"), 10, MemoFilter())
+    chunks = _Lexical(engine).get_chunks([i for i, _ in found])
     assert ids[1] in {c.memo_id for c in chunks.values()}  # "The harbour of Tartus was expanded..."
 
 
@@ -216,9 +253,9 @@ def test_a_failed_fill_leaves_fts5_answering(config, monkeypatch, caplog):
     engine = build_engine(load_config(config))
     try:
         engine.ingest(OTHERS[0])
-        store = engine.store
+        store = _Lexical(engine)
         store.start_bm25()
-        store._bm25_filler.join(10)
+        store.fts._filler.join(10)
         assert not store.bm25_ready() and "filling the in-memory BM25 failed" in caplog.text
         found = store.lexical_search(["harbour"], 5, MemoFilter())
         assert found and found == store.fts_search(["harbour"], 5, MemoFilter())

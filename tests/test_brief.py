@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.brief import BriefSettings, make_brief, select_sentences
+from service.brief.key_sentences import BriefSettings, make_brief, select_sentences
 
 
 def test_picks_count_sentences_in_memo_order_without_duplicates():
@@ -39,7 +39,7 @@ def test_make_brief_quotes_the_text():
 
 
 def test_news_datelines_are_trimmed_from_brief_sentences():
-    from service.brief import trim_dateline
+    from service.brief.key_sentences import trim_dateline
 
     for raw, kept in [
         ("(CNN) Donald Sterling's remarks cost him an NBA team.", "Donald Sterling's remarks cost him an NBA team."),

@@ -4,8 +4,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.nlp import SentenceSplitter
-from service.chunking import Chunk, bound_sentences, chunk_sentences
+from models.nlp.sentences import SentenceSplitter
+from service.types import Chunk
+from service.ingest.chunking import bound_sentences, chunk_sentences
 
 
 def words(texts):

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.engine import INDEX_FILE
+from service.storage.embedded import INDEX_FILE
 from service.errors import IndexMismatch, NotFound
-from service.index import VectorIndex, load_index, read_header
-from service.store import MemoFilter
+from service.storage.embedded.vectors.index import VectorIndex, load_index, read_header
+from service.types import MemoFilter
 from tests.test_engine import MEMO_A, MEMO_B, MEMO_C, _reopen, _search_ids
 
 OLD = "The harbour of Tartus was expanded. Engineers added two new piers for naval ships."
@@ -37,8 +37,8 @@ def _in_thread(fn, *args):
 
 def _assert_consistent(engine):
     """Store and index agree exactly: same count, same ids."""
-    assert len(engine.index) == engine.store.counts()["chunks"]
-    assert np.array_equal(engine.index.ids(), engine.store.chunk_id_array())
+    assert len(engine.storage.keeper.index) == engine.storage.counts()["chunks"]
+    assert np.array_equal(engine.storage.keeper.index.ids(), engine.storage.chunks.all_ids())
 
 
 def test_identical_posts_racing_store_one_memo(engine, monkeypatch):
@@ -83,8 +83,8 @@ def updated_mid_read(engine, monkeypatch):
     """A memo with OLD text that gets updated to NEW (by another thread) the first time a reader asks the
     store for its sentences. Yields ``(memo, old sentence spans, fired)``."""
     memo, _ = engine.ingest(OLD)
-    old_spans = {(s, e) for _, s, e in engine.store.sentences(memo.id)[0]}
-    sentences = engine.store.sentences
+    old_spans = {(s, e) for _, s, e in engine.storage.memos.sentences(memo.id).spans}
+    sentences = engine.storage.memos.sentences
     fired = []
 
     def sentences_after_an_update(*args, **kwargs):
@@ -93,7 +93,7 @@ def updated_mid_read(engine, monkeypatch):
             _in_thread(engine.update, memo.id, NEW)
         return sentences(*args, **kwargs)
 
-    monkeypatch.setattr(engine.store, "sentences", sentences_after_an_update)
+    monkeypatch.setattr(engine.storage.memos, "sentences", sentences_after_an_update)
     yield memo, old_spans, fired
 
 
@@ -166,7 +166,7 @@ def _three_memos(config):
     try:
         for text in (MEMO_A, MEMO_B, MEMO_C):
             engine.ingest(text)
-        return Path(config["DATA_DIR"]) / INDEX_FILE, _search_ids(engine, "wheat drought"), engine.store.chunk_id_array()
+        return Path(config["DATA_DIR"]) / INDEX_FILE, _search_ids(engine, "wheat drought"), engine.storage.chunks.all_ids()
     finally:
         engine.close()
 
@@ -244,7 +244,7 @@ def test_a_cut_or_flipped_index_file_is_refused(tmp_path_factory, cut, byte):
 
 def test_snapshot_reads_see_one_state_and_do_not_block_writers(engine):
     engine.ingest(MEMO_A)
-    with engine.store.snapshot():
+    with engine.storage.snapshot():
         before = engine.list(MemoFilter(), 10, 0)[1]
         _in_thread(engine.ingest, MEMO_B)  # a writer commits while this read transaction is open
         assert engine.list(MemoFilter(), 10, 0)[1] == before == 1

@@ -8,10 +8,12 @@ import pytest
 
 from service import create_app
 from service.config import load_config
-from service.engine import INDEX_FILE, build_engine
+from service.storage.embedded import INDEX_FILE
+from service.engine import build_engine
 from service.errors import Conflict, DataDirLocked, NotFound
-from service.index import VectorIndex, load_index, read_header
-from service.store import MemoFilter
+from service.storage.embedded.vectors.index import VectorIndex, load_index, read_header
+from service.retrieval.hybrid import term_weights
+from service.types import MemoFilter
 
 MEMO_A = "12 Jan 2024; MEMO: The harbour of Tartus was expanded. Engineers added two new piers for naval ships."
 MEMO_B = "The central bank raised interest rates to 5 percent. Inflation had reached 9 percent in March."
@@ -24,8 +26,9 @@ def test_ingest_stores_chunks_sentences_and_vectors(engine):
     counts = engine.health()
     assert counts == {"memos": 1, "chunks": counts["chunks"], "sentences": 2, "vectors": counts["chunks"]}
     assert counts["chunks"] >= 1
-    rows, vectors = engine.store.sentences(memo.id)
-    assert [memo.text[s:e] for _, s, e in rows] == [
+    rows = engine.storage.memos.sentences(memo.id)
+    vectors = rows.vectors
+    assert [memo.text[s:e] for _, s, e in rows.spans] == [
         "The harbour of Tartus was expanded.",
         "Engineers added two new piers for naval ships.",
     ]
@@ -104,7 +107,7 @@ def test_citations_slice_back_to_the_memo_text(engine):
 
 def _search_ids(engine, text):
     vector = engine.embedder.embed([text])[0]
-    return engine.index.search(vector, 10)
+    return engine.storage.keeper.index.search(vector, 10)
 
 
 def _reopen(app_config):
@@ -117,7 +120,7 @@ def test_save_and_load_give_the_same_search_results(config):
     for text in (MEMO_A, MEMO_B, MEMO_C):
         engine.ingest(text)
     before = _search_ids(engine, "drought wheat farmers")
-    generation = engine.store.generation()
+    generation = engine.storage.db.generation()
     engine.close()
     header = read_header(Path(config["DATA_DIR"]) / INDEX_FILE)
     assert (header.model, header.dimension, header.count, header.generation) == ("fake-hash", 64, 3, generation)
@@ -148,7 +151,7 @@ def test_index_is_rebuilt_from_the_store_when_it_does_not_match(config, damage):
         path.unlink()
     app, engine = _reopen(config)
     try:
-        assert len(engine.index) == engine.health()["chunks"] == 3
+        assert len(engine.storage.keeper.index) == engine.health()["chunks"] == 3
         assert _search_ids(engine, "wheat drought") == expected
     finally:
         engine.close()
@@ -173,7 +176,7 @@ def test_changing_the_embedder_re_embeds_the_store(config):
     engine.close()
     app, engine = _reopen({**config, "EMBEDDER": "fake-2"})
     try:
-        assert engine.store.get_meta("embedder") == "fake-hash-2/64"
+        assert engine.storage.get_meta("embedder") == "fake-hash-2/64"
         assert read_header(Path(config["DATA_DIR"]) / INDEX_FILE).model == "fake-hash-2"
         result, _ = engine.ask("harbour of Tartus")
         assert result.citations[0].memo_id == memo.id
@@ -183,13 +186,13 @@ def test_changing_the_embedder_re_embeds_the_store(config):
 
 def test_a_re_embedding_cut_short_is_redone_at_the_next_start_whichever_model_it_has(config, monkeypatch):
     from models import get_embedder
-    from service.store import Store
+    from service.storage.embedded.repository import SqliteMemos
 
     app, engine = _reopen(config)
     for text in (MEMO_A, MEMO_B, MEMO_C):
         engine.ingest(text)
     engine.close()
-    real_replace, calls = Store.replace_memo, []
+    real_replace, calls = SqliteMemos.replace, []
 
     def crash_after_one(self, *args, **kwargs):
         calls.append(1)
@@ -197,22 +200,22 @@ def test_a_re_embedding_cut_short_is_redone_at_the_next_start_whichever_model_it
             raise KeyboardInterrupt("stopped during the re-embedding")
         return real_replace(self, *args, **kwargs)
 
-    monkeypatch.setattr(Store, "replace_memo", crash_after_one)
+    monkeypatch.setattr(SqliteMemos, "replace", crash_after_one)
     with pytest.raises(KeyboardInterrupt):
         _reopen({**config, "EMBEDDER": "fake-reversed"})  # one memo now holds the other model's vectors
-    monkeypatch.setattr(Store, "replace_memo", real_replace)
+    monkeypatch.setattr(SqliteMemos, "replace", real_replace)
 
     app, engine = _reopen(config)  # back to the first model: that memo must not keep the other's vectors
     try:
-        assert engine.store.get_meta("embedder") == "fake-hash/64"
+        assert engine.storage.get_meta("embedder") == "fake-hash/64"
         fake = get_embedder("fake")
         for memo in engine.list(MemoFilter(), 10, 0)[0]:
-            chunks = engine.store.get_chunks(engine.store.chunk_ids(MemoFilter(memo_ids=(memo.id,))).tolist())
-            stored = engine.store.chunk_vectors(list(chunks))
+            chunks = engine.storage.chunks.refs(engine.storage.chunks.ids(MemoFilter(memo_ids=(memo.id,))).tolist())
+            stored = engine.storage.chunks.vectors(list(chunks))
             text = engine.get(memo.id).text
             for chunk in chunks.values():
                 assert np.allclose(stored[chunk.id], fake.embed([text[chunk.start:chunk.end]])[0], atol=1e-6)
-        assert engine.health()["chunks"] == engine.health()["vectors"] == len(engine.index)
+        assert engine.health()["chunks"] == engine.health()["vectors"] == len(engine.storage.keeper.index)
     finally:
         engine.close()
 
@@ -243,7 +246,7 @@ def test_seeding_happens_once(tmp_path, config):
 def test_brief_is_cached_by_content_hash(engine):
     memo, _ = engine.ingest(MEMO_A + " " + MEMO_B + " " + MEMO_C)
     first = engine.brief(memo.id, 2)
-    assert engine.store.get_brief(memo.content_hash, first.method, 2) is not None
+    assert engine.storage.briefs.get(memo.content_hash, first.method, 2) is not None
     assert engine.brief(memo.id, 2) == first
     assert engine.brief_text(memo.text, 2) == first
 
@@ -251,19 +254,19 @@ def test_brief_is_cached_by_content_hash(engine):
 def test_term_weights_follow_every_write(engine):
     first, _ = engine.ingest(MEMO_A)
     engine.ingest(MEMO_B)
-    alone = engine.store.term_weights(["harbour", "rate"])
-    assert alone == engine.store.term_weights(["rate", "harbour"])  # served again, same figures
+    alone = term_weights(engine.storage.chunks, ["harbour", "rate"])
+    assert alone == term_weights(engine.storage.chunks, ["rate", "harbour"])  # served again, same figures
     assert alone["harbour"] == alone["rate"]  # one chunk each
     second, _ = engine.ingest("The harbour of Latakia was dredged. Ships can dock again.")
-    shared = engine.store.term_weights(["harbour", "rate", "unseen"])
+    shared = term_weights(engine.storage.chunks, ["harbour", "rate", "unseen"])
     assert shared["harbour"] < alone["harbour"] and shared["rate"] > alone["rate"]  # 2 of 3 chunks vs 1 of 3
     assert shared["unseen"] > shared["rate"]
     engine.delete(second.id)
-    assert engine.store.term_weights(["harbour", "rate"]) == alone
+    assert term_weights(engine.storage.chunks, ["harbour", "rate"]) == alone
 
 
 def test_bm25_leaves_out_words_most_chunks_hold_unless_none_would_be_left(engine, monkeypatch):
-    import service.retrieval as retrieval
+    import service.retrieval.hybrid as retrieval
 
     for text in (MEMO_A, MEMO_B, MEMO_C, "A report on the harbour of Latakia. The report names no ships."):
         engine.ingest("Weekly report. " + text)
@@ -271,11 +274,11 @@ def test_bm25_leaves_out_words_most_chunks_hold_unless_none_would_be_left(engine
     words = retrieval.query_words("Which report mentions the harbour?")
     assert words == ["report", "mentions", "harbour"]
     # "report" is in all 4 chunks, "harbour" in 2, "mentions" in none
-    assert retrieval.selective_words(words, engine.store, 0.6) == ["mentions", "harbour"]
-    assert retrieval.selective_words(words, engine.store, 0.4) == ["mentions"]
-    assert retrieval.selective_words(["report"], engine.store, 0.4) == ["report"]  # nothing else to ask
-    assert retrieval.selective_words(words, engine.store, None) == words
+    assert retrieval.selective_words(words, engine.storage.chunks, 0.6) == ["mentions", "harbour"]
+    assert retrieval.selective_words(words, engine.storage.chunks, 0.4) == ["mentions"]
+    assert retrieval.selective_words(["report"], engine.storage.chunks, 0.4) == ["report"]  # nothing else to ask
+    assert retrieval.selective_words(words, engine.storage.chunks, None) == words
     # the BM25-only mode is the plain baseline memo eval reports: every word, so all 4 chunks match
     assert len(engine.search("Which report mentions the harbour?", k=10, mode="bm25")) == 4
     monkeypatch.setattr(retrieval, "LEXICAL_FLOOR", 4)
-    assert retrieval.selective_words(words, engine.store, 0.4) == words  # a small store keeps every word
+    assert retrieval.selective_words(words, engine.storage.chunks, 0.4) == words  # a small store keeps every word

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from models.nlp import Entity, text_windows
+from models.nlp.entities import Entity, text_windows
 from service import create_app
-from service.engine import DB_FILE
-from service.entities import find_entities
-from service.lexical import phrase_key
-from service.store import MemoFilter
+from service.storage.embedded import DB_FILE
+from service.ingest.entities import find_entities
+from service.retrieval.lexical import phrase_key
+from service.types import MemoFilter
 from tests.test_engine import MEMO_A, MEMO_B, MEMO_C
 
 PUTIN = "3 Mar 2023; NOTE: Vladimir Putin met Assad in Moscow. Russian officials said the Kremlin backed Syria."
@@ -112,7 +112,7 @@ def test_update_and_delete_replace_and_remove_entities(client, engine):
     assert client.get("/memos?entity=putin").get_json()["total"] == 0
     assert client.get("/memos?entity=tartus").get_json()["total"] == 1
     client.delete(f"/memos/{memo['id']}")
-    conn = engine.store.connection()
+    conn = engine.storage.db.connection()
     assert conn.execute("SELECT count(*) FROM entities").fetchone()[0] == 0
     assert conn.execute("SELECT count(*) FROM entity_runs").fetchone()[0] == 0
 
@@ -168,7 +168,7 @@ def test_entities_are_backfilled_for_a_data_dir_from_before_entities(config):
     try:
         assert [e.text for e in engine.entities(memo.id)][:2] == ["Vladimir Putin", "Assad"]
         assert engine.list(MemoFilter(entities=("putin",)), 10, 0)[1] == 1
-        runs = engine.store.connection().execute("SELECT count(*) FROM entity_runs").fetchone()[0]
+        runs = engine.storage.db.connection().execute("SELECT count(*) FROM entity_runs").fetchone()[0]
         assert runs == 2, "a memo with no entities is marked as read too"
     finally:
         engine.close()
@@ -191,7 +191,7 @@ def test_changing_the_entity_model_extracts_again(config):
     engine.close()
     engine = _reopen({**config, "ENTITIES": "fake-2"})
     try:
-        row = engine.store.connection().execute("SELECT extractor FROM entity_runs WHERE memo_id = ?", (memo.id,))
+        row = engine.storage.db.connection().execute("SELECT extractor FROM entity_runs WHERE memo_id = ?", (memo.id,))
         assert row.fetchone() == ("fake-lexicon-2",)
         assert len(engine.entities(memo.id)) == 5
     finally:

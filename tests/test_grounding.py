@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.grounding import Located, clean_answer, is_refusal, locate, locate_tail, supported, unsupported_names
-from service.prompts import answer_prompt, brief_prompt, quote
+from service.answer.grounding import Located, clean_answer, is_refusal, locate, locate_tail, supported, unsupported_names
+from service.llm.prompts import answer_prompt, brief_prompt, quote
 from tests.fakes import RegexPhrases
 
 SENTENCES = [

@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.batching import length_batches
-from service.engine import INDEX_FILE, EngineSettings
-from service.index import MAGIC, VectorIndex, load_index, read_header, read_index
-from service.index_kinds import FLAT, IVF, IndexPolicy, train_ivf
-from service.index_upkeep import IndexSaver
-from service.store import MemoFilter
+from models.embedders.batching import length_batches
+from service.storage.embedded import INDEX_FILE
+from service.storage.embedded import EmbeddedSettings
+from service.storage.embedded.vectors.index import MAGIC, VectorIndex, load_index, read_header, read_index
+from service.storage.embedded.vectors.kinds import FLAT, IVF, IndexPolicy, train_ivf
+from service.storage.embedded.vectors.saver import IndexSaver
+from service.types import MemoFilter
 from tests.test_engine import _reopen, _search_ids
 
 DIM = 32
@@ -103,12 +104,12 @@ def test_the_engine_moves_to_ivf_past_the_threshold_and_keeps_deletes_and_update
     app, engine = _reopen(config)
     try:
         memos = [engine.ingest(_memo(i))[0] for i in range(30)]
-        assert engine.index.kind == FLAT
+        assert engine.storage.keeper.index.kind == FLAT
         memos += [engine.ingest(_memo(i))[0] for i in range(30, 60)]
-        assert engine.index.kind == IVF and len(engine.index) == engine.health()["chunks"]
+        assert engine.storage.keeper.index.kind == IVF and len(engine.storage.keeper.index) == engine.health()["chunks"]
         engine.delete(memos[0].id)
         engine.update(memos[1].id, "A new text about the wheat harvest and rainfall in the north.")
-        assert np.array_equal(engine.index.ids(), engine.store.chunk_id_array())
+        assert np.array_equal(engine.storage.keeper.index.ids(), engine.storage.chunks.all_ids())
         result, _ = engine.ask("rainfall in the north")
         assert result.citations[0].memo_id == memos[1].id
         expected = _search_ids(engine, "port of Tartus")
@@ -117,7 +118,7 @@ def test_the_engine_moves_to_ivf_past_the_threshold_and_keeps_deletes_and_update
     assert read_header(Path(config["DATA_DIR"]) / INDEX_FILE).kind == IVF
     app, engine = _reopen(config)
     try:
-        assert engine.index.kind == IVF and _search_ids(engine, "port of Tartus") == expected
+        assert engine.storage.keeper.index.kind == IVF and _search_ids(engine, "port of Tartus") == expected
     finally:
         engine.close()
 
@@ -140,7 +141,7 @@ def test_a_stale_index_file_is_caught_up_from_the_store_not_rebuilt(config, capl
         app, engine = _reopen(config)
     try:
         assert "catching the index up" in caplog.text and "rebuilding" not in caplog.text
-        assert np.array_equal(engine.index.ids(), engine.store.chunk_id_array())
+        assert np.array_equal(engine.storage.keeper.index.ids(), engine.storage.chunks.all_ids())
         assert _search_ids(engine, "wheat harvest") == expected
     finally:
         engine.close()
@@ -194,4 +195,4 @@ def test_ingest_many_embeds_a_batch_of_memos_in_one_call(config):
 
 
 def test_engine_settings_default_to_the_measured_policy():
-    assert EngineSettings(Path("x")).index == IndexPolicy()
+    assert EmbeddedSettings(Path("x")).index == IndexPolicy()

@@ -5,19 +5,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from models.nlp import SentenceSplitter
+from models.nlp.sentences import SentenceSplitter
 from service.errors import InvalidInput
-from service.ingest import (
-    Header,
-    clean_tags,
-    content_hash,
-    find_memo_files,
-    make_title,
-    normalise_text,
-    parse_header,
-    prepare_memo,
-    read_memo_bytes,
-)
+from service.ingest.parse import Header, clean_tags, content_hash, find_memo_files, make_title, normalise_text, parse_header, prepare_memo, read_memo_bytes
 
 SPLIT = SentenceSplitter().spans
 

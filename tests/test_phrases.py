@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from models.phrases import Phrase
-from service.phrases import choose_phrase, expected_types, narrow_clause, qualifier, short_answer, trim_answer
+from models.nlp.candidates import Phrase
+from service.answer.phrases import choose_phrase, expected_types, narrow_clause, qualifier, short_answer, trim_answer
 from tests.fakes import RegexPhrases
 
 

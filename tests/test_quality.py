@@ -7,9 +7,9 @@ import os
 import pytest
 
 from service.config import load_config
-from service.datasets import read_beir, read_qa, read_summaries
+from service.evaluation.datasets import read_beir, read_qa, read_summaries
 from service.engine import build_engine
-from service.evaluation import evaluate_qa, evaluate_retrieval, evaluate_summaries
+from service.evaluation.runner import evaluate_qa, evaluate_retrieval, evaluate_summaries
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.model, pytest.mark.quality]

@@ -107,8 +107,8 @@ def test_seed_entities(client, seed):
 
 def test_long_texts_are_read_in_windows_with_the_same_offsets(seed_text):
     """A memo longer than a spaCy window is cut at line breaks; the mentions keep their offsets."""
-    from models.nlp import load_spacy_entities
-    from service.entities import find_entities
+    from models.nlp.entities import load_spacy_entities
+    from service.ingest.entities import find_entities
 
     extractor = load_spacy_entities()
     whole = find_entities(extractor, seed_text)

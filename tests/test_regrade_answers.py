@@ -2,7 +2,7 @@
 import importlib.util
 from pathlib import Path
 
-from service.datasets import QAItem
+from service.evaluation.datasets import QAItem
 
 _spec = importlib.util.spec_from_file_location(
     "regrade_answers", Path(__file__).resolve().parents[1] / "scripts" / "regrade_answers.py")

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from service.crashtest import run_crash_trials
-from service.harness import LOAD_ENV, ROOT, ServerProcess, request
-from service.soak import run_soak
+from bench.crash import run_crash_trials
+from bench.harness import LOAD_ENV, ROOT, ServerProcess, request
+from bench.soak import run_soak
 
 pytestmark = [pytest.mark.model, pytest.mark.server]
 

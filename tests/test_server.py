@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.harness import ServerProcess
+from bench.harness import ServerProcess
 
 pytestmark = [pytest.mark.model, pytest.mark.server]
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from service.errors import Busy
-from service.slot import GenerationSlot
+from service.llm.slot import GenerationSlot
 
 
 def test_one_holder_at_a_time_and_timeout():

@@ -1,0 +1,1 @@
+"""Dev tooling, not shipped: the benchmark (``python -m bench``), crash trials, soak, HTTP harness, txtai peer."""

@@ -1,0 +1,73 @@
+"""The LLM on onnxruntime-genai (int4 ONNX, CPU), converted once from the packaged GGUF (models.llm.conversion)."""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from models.llm.spec import chatml
+
+
+def penalise_repeats(logits: np.ndarray, recent: Sequence[int], penalty: float) -> np.ndarray:
+    """llama.cpp's repeat penalty: the logit of every token among ``recent`` is divided by ``penalty`` when
+    positive, multiplied when negative. ``logits`` is changed in place and returned."""
+    if penalty == 1.0 or not len(recent):
+        return logits
+    ids = np.unique(np.asarray(recent, dtype=np.int64))
+    row = logits.reshape(-1, logits.shape[-1])[-1]
+    row[ids] = np.where(row[ids] > 0, row[ids] / penalty, row[ids] * penalty)
+    return logits
+
+
+class OrtGenaiGenerator:
+    """Greedy decoding, the same chat turns as the gpt4all runtime, one generation at a time (callers queue
+    on a lock). The repeat penalty is llama.cpp's, as gpt4all applies it: over the last ``repeat_last_n``
+    tokens of the sequence. onnxruntime-genai's own ``repetition_penalty`` counts every token of the prompt,
+    which pushes the model away from the memo's own words (answers must copy them), so it stays off and the
+    penalty is applied to the logits here, between tokens."""
+
+    def __init__(self, model_dir: Path, name: str, threads: int = 2, repeat_penalty: float = 1.1,
+                 repeat_last_n: int = 64) -> None:
+        import onnxruntime_genai as og
+
+        self._og = og
+        self.name = name
+        config = og.Config(str(model_dir))
+        config.overlay(json.dumps({"model": {"decoder": {"session_options": {
+            "intra_op_num_threads": threads, "inter_op_num_threads": 1}}}}))
+        self._model = og.Model(config)
+        self._tokenizer = og.Tokenizer(self._model)
+        self._repeat = (repeat_penalty, repeat_last_n)
+        self._lock = threading.Lock()
+
+    def count_tokens(self, prompt: str) -> int:
+        """Tokens the model reads for ``prompt``, chat turns included."""
+        return len(self._tokenizer.encode(chatml(prompt)))
+
+    def generate(self, prompt: str, max_tokens: int) -> str:
+        return "".join(self.stream(prompt, max_tokens))
+
+    def stream(self, prompt: str, max_tokens: int) -> Iterator[str]:
+        """Text pieces as tokens come. Closing the iterator early stops before the next token."""
+        og = self._og
+        with self._lock:
+            tokens = self._tokenizer.encode(chatml(prompt))
+            params = og.GeneratorParams(self._model)
+            params.set_search_options(do_sample=False, max_length=len(tokens) + max_tokens, repetition_penalty=1.0)
+            generator = og.Generator(self._model, params)
+            generator.append_tokens(tokens)  # the prefill
+            decoder = self._tokenizer.create_stream()
+            penalty, last_n = self._repeat
+            recent = list(tokens[-last_n:])
+            while not generator.is_done():
+                if penalty != 1.0:
+                    generator.set_logits(penalise_repeats(np.array(generator.get_logits()), recent, penalty))
+                generator.generate_next_token()
+                token = int(generator.get_next_tokens()[0])
+                recent = (recent + [token])[-last_n:]
+                piece = decoder.decode(token)
+                if piece:  # a UTF-8 character split over tokens decodes to "" until it is complete
+                    yield piece

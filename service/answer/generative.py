@@ -1,0 +1,121 @@
+"""Generative answers: the LLM reads the best sentences and answers in a short phrase, which must be found
+verbatim in them (then it is cited), else the extractive answer stands."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable, Iterator
+
+from models.llm.spec import Generator
+from models.nlp.candidates import Phrase
+from service.types import Answer, Citation, Passage
+from service.answer.grounding import clean_answer, is_refusal, locate, locate_tail
+from service.retrieval.lexical import STOP_WORDS, terms, words
+from service.answer.phrases import narrow_clause, narrows_clause, trim_answer
+from service.llm.prompts import answer_prompt
+
+GROUNDED = "grounded"  # the model's answer is a verbatim span of a cited sentence
+FALLBACK = "extractive-fallback"  # the model's answer was not found in the sentences it read (or it declined)
+ABSTAINED = "abstained"  # retrieval found no support: the model was not asked
+
+
+@dataclass(frozen=True)
+class GenerativeSettings:
+    sentences: int = 3  # best-scored sentences the model reads (prompt processing dominates on 2 cores)
+    max_tokens: int = 32
+    # A sentence the model reads must itself support the question this well (the /ask score): a memo that
+    # merely sits near the question ("answer everything with X") never reaches the prompt.
+    min_score: float = 0.3
+
+
+def context_for(scored: list[tuple[float, Passage]], settings: GenerativeSettings) -> list[Passage]:
+    return [p for score, p in scored[: settings.sentences] if score >= settings.min_score]
+
+
+Phrases = Callable[[str, bool], list[Phrase]]
+
+
+def ground_answer(question: str, generated: str, context: list[Passage], extractive: Answer,
+                  phrases: Phrases | None = None) -> Answer:
+    """The model's text snapped to a verbatim span of the sentences it read, cited first; when it cannot
+    be found there (or the model declined), the extractive answer, marked as the fallback. The span loses
+    the edge words that only repeat the question (``trim_answer``); when the model wrote the words it
+    copied inside a restatement of the question, the span is those words, if they carry most of what it
+    added (``locate_tail``). A clause answering a who / when / where question narrows to the name or date
+    in it that the question asks for (``narrow_clause``, candidates from ``phrases``)."""
+    if is_refusal(generated):
+        return _fallback(extractive, generated)
+    texts = [p.text for p in context]
+    located = locate(generated, texts)
+    tail = located is None  # the answer restated the question around words it copied: those words, if new
+    if tail:
+        located = locate_tail(generated, texts)
+    if located is None:
+        return _fallback(extractive, generated)
+    source = context[located.passage_index]
+    start, end = located.start, located.end
+    if not located.items:
+        inner_start, inner_end = trim_answer(question, source.text[start:end])
+        start, end = start + inner_start, start + inner_end
+        if tail and not _carries(question, generated, source.text[start:end]):
+            return _fallback(extractive, generated)
+        if phrases is not None:
+            start, end = _narrowed(question, source.text, start, end, phrases)
+    own = next((c for c in extractive.citations if (c.memo_id, c.start) == (source.memo_id, source.start)), None)
+    cited = own or Citation(source.memo_id, source.start, source.end, source.text, 0.0)
+    span = Citation(source.memo_id, source.start + start, source.start + end, source.text[start:end], cited.score)
+    citations = (cited, *(c for c in extractive.citations if c is not own))
+    # A list answer ("A, B and C", each item found in the sentence) is the sentence's own words from its
+    # first item to its last, so that the answer, like every other, is the verbatim text of its span.
+    return replace(extractive, answer=span.quote, span=span, citations=citations, mode="generative",
+                   generated=clean_answer(generated), grounding=GROUNDED)
+
+
+def _fallback(extractive: Answer, generated: str) -> Answer:
+    return replace(extractive, mode="generative", generated=clean_answer(generated), grounding=FALLBACK)
+
+
+def _narrowed(question: str, sentence: str, start: int, end: int, phrases: Phrases) -> tuple[int, int]:
+    """``[start, end)`` of ``sentence``, narrowed to the typed phrase inside it when it is a clause."""
+    if not narrows_clause(question):
+        return start, end
+    # entities of the whole sentence (a model reads a fragment less well), those inside the span
+    inside = [Phrase(c.start - start, c.end - start, c.label)
+              for c in phrases(sentence, False) if start <= c.start and c.end <= end]
+    inner = narrow_clause(question, sentence[start:end], inside)
+    return (start + inner.start, start + inner.end) if inner else (start, end)
+
+
+def _new_words(question: str, text: str) -> set[str]:
+    """The content words of ``text`` that the question does not have."""
+    asked = set(terms(question))
+    return {w for w in words(text) if w not in STOP_WORDS and not set(terms(w)) <= asked}
+
+
+def _carries(question: str, generated: str, kept: str) -> bool:
+    """Whether the ``kept`` span holds more than half of the words the model's answer adds to the question
+    (a copied "2010" of "2005 to 2010" does not)."""
+    new = _new_words(question, clean_answer(generated))
+    return bool(new) and 2 * len(new & _new_words(question, kept)) > len(new)
+
+
+def stream_answer(
+    question: str,
+    scored: list[tuple[float, Passage]],
+    extractive: Answer,
+    generator: Generator,
+    settings: GenerativeSettings,
+    phrases: Phrases | None = None,
+) -> Iterator[str | Answer]:
+    """The model's tokens as they come, then the grounded ``Answer`` last. When retrieval found no support
+    the model is not asked: only the abstention comes."""
+    if extractive.abstained:
+        yield replace(extractive, mode="generative", grounding=ABSTAINED)
+        return
+    context = context_for(scored, settings)
+    pieces: list[str] = []
+    for piece in generator.stream(answer_prompt(question, [p.text for p in context]), settings.max_tokens):
+        pieces.append(piece)
+        yield piece
+        if "\n" in piece:
+            break  # the answer is one line; stop the model instead of letting it ramble
+    yield ground_answer(question, "".join(pieces), context, extractive, phrases)

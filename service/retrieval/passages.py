@@ -1,0 +1,60 @@
+"""From a question to the sentences worth reading: the best chunks, then their sentences with the
+embeddings stored at ingest, all read inside one storage snapshot."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.embedders import Embedder
+from service.errors import InvalidInput
+from service.retrieval.hybrid import RetrievalSettings, search_chunks, term_weights
+from service.retrieval.lexical import terms
+from service.storage.base import MemoRepository, Storage
+from service.types import Hit, MemoFilter, Passage
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """A cleaned question, its embedding, the candidate sentences and the IDF weights of its words."""
+
+    text: str
+    vector: np.ndarray
+    passages: list[Passage]
+    weights: dict[str, float]
+
+
+def collect_passages(memos: MemoRepository, hits: list[Hit]) -> list[Passage]:
+    """The sentences of the hit chunks with their stored embeddings; a sentence in several hit chunks
+    keeps the closest chunk's cosine as its context."""
+    passages: dict[tuple[str, int], Passage] = {}
+    texts: dict[str, str | None] = {}
+    for hit in hits:
+        if hit.memo_id not in texts:
+            texts[hit.memo_id] = memos.text(hit.memo_id)
+        text = texts[hit.memo_id]
+        if text is None:
+            continue
+        rows = memos.sentences(hit.memo_id, hit.first, hit.last)
+        for (idx, start, end), vector in zip(rows.spans, rows.vectors):
+            key = (hit.memo_id, idx)
+            if key not in passages or passages[key].context < hit.dense:
+                passages[key] = Passage(hit.memo_id, start, end, text[start:end], vector, hit.dense)
+    return list(passages.values())
+
+
+def retrieve(storage: Storage, embedder: Embedder, text: str, field_name: str, k: int, where: MemoFilter | None,
+             settings: RetrievalSettings) -> Retrieved:
+    """The sentences of the ``k`` best chunks for ``text`` (InvalidInput naming ``field_name`` when it is
+    empty)."""
+    text = " ".join(text.split())
+    if not text:
+        raise InvalidInput({field_name: [f"{field_name} is empty"]})
+    vector = embedder.embed([text])[0]
+    # One snapshot for chunks, texts and sentences: an update committed half-way through must not
+    # pair the old text with the new sentence offsets (quotes would stop matching the memo).
+    with storage.snapshot():
+        hits = search_chunks(storage.chunks, vector, text, k, where or MemoFilter(), settings)
+        passages = collect_passages(storage.memos, hits)
+        weights = term_weights(storage.chunks, terms(text))
+    return Retrieved(text, vector, passages, weights)
