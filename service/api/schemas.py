@@ -317,7 +317,7 @@ class HealthOut(Schema):
     chunks = Integer()
     sentences = Integer()
     vectors = Integer()
-    storage = String(metadata={"description": "the storage backend: sqlite (embedded, one data dir)"})
+    backend = String(metadata={"description": "the storage backend that serves: sqlite (embedded, one data dir)"})
     lexical_index = String(metadata={"description": "ready: BM25 from the in-memory copy; filling: from "
                                                     "SQLite FTS5 (same ranks, slower) while the copy is built "
                                                     "after start-up"})
