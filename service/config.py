@@ -53,11 +53,14 @@ DEFAULTS: dict[str, object] = {
     # bearer tokens, comma-separated, and/or a file of them (one a line); none at all: auth is off
     "API_TOKENS": "",
     "API_TOKEN_FILE": None,
-    # with tokens set, whether reads (GET, /ask, /summarise) need one too; writes always do
-    "AUTH_READS": False,
+    # with tokens set every API call needs one; true opens the cheap reads (lists, memos, extractive
+    # answers and briefs) to all. Writes and anything that runs the LLM always need a token.
+    "PUBLIC_READS": False,
     # per token (or client address) on the API; "off" disables. Flask-Limiter reads RATELIMIT_STORAGE_URI.
     "RATELIMIT": "300 per minute",
-    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_STORAGE_URI": None,  # unset: REDIS_URL when set (limits shared by every replica), else memory
+    # a Redis server the replicas share (redis://host:6379/0): rate-limit counters
+    "REDIS_URL": None,
     # APIFlask: OpenAPI and the docs page, served offline
     "VALIDATION_ERROR_SCHEMA": ERROR_SCHEMA,
     "HTTP_ERROR_SCHEMA": ERROR_SCHEMA,
@@ -69,7 +72,7 @@ DEFAULTS: dict[str, object] = {
 
 # from_prefixed_env reads values as JSON where it can (MEMO_API_TOKENS=1234 would become an int):
 # these are taken verbatim.
-VERBATIM = ("API_TOKENS", "API_TOKEN_FILE", "RATELIMIT", "RATELIMIT_STORAGE_URI", "DATA_DIR", "SEEDS_DIR", "DATABASE_URL")
+VERBATIM = ("API_TOKENS", "API_TOKEN_FILE", "RATELIMIT", "RATELIMIT_STORAGE_URI", "REDIS_URL", "DATA_DIR", "SEEDS_DIR", "DATABASE_URL")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}

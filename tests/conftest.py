@@ -134,3 +134,21 @@ def real_app(tmp_path):
 @pytest.fixture
 def seed_text() -> str:
     return SEED_MEMO.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A real Redis: ``MEMO_TEST_REDIS_URL``, else the machine's on 127.0.0.1:6379. Skipped when none
+    answers, except under ``CI=true``, where a missing Redis fails the run."""
+    import os
+
+    import redis
+
+    url = os.environ.get("MEMO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"no Redis at {url}: {exc}")
+        pytest.skip(f"no Redis at {url}")
+    return url

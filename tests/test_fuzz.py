@@ -27,7 +27,7 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))  # more for a deeper run
 
 @pytest.fixture(params=["open", "tokens"])
 def fuzz_app(request, config):
-    extra = {"API_TOKENS": TOKEN, "AUTH_READS": True} if request.param == "tokens" else {}
+    extra = {"API_TOKENS": TOKEN} if request.param == "tokens" else {}
     app = create_app({**config, "RATELIMIT": "off", **extra})
     engine = app.extensions["memo"]
     for text in (MEMO_A, MEMO_B):

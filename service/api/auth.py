@@ -1,4 +1,6 @@
-"""Optional bearer-token auth: tokens kept as sha256 digests, compared in constant time."""
+"""Optional bearer-token auth, secure by default: once tokens exist every API call but ``/health`` needs one,
+unless ``PUBLIC_READS`` opens the cheap reads; a request that runs the LLM always needs one. Tokens are kept
+as sha256 digests and compared in constant time."""
 from __future__ import annotations
 
 import hashlib
@@ -13,7 +15,7 @@ from flask import Flask, request
 from service.config import flag
 from service.errors import Unauthorized
 
-# POSTs that only read: they need a token only when reads do.
+# POSTs that only read: open with the GETs under PUBLIC_READS, unless they run the model.
 QUERY_ENDPOINTS = frozenset({"api.ask", "api.summarise"})
 # Always open: load balancers and the lead's monitoring probe it without credentials.
 OPEN_ENDPOINTS = frozenset({"api.health"})
@@ -27,10 +29,10 @@ def digest(token: str) -> bytes:
 
 @dataclass(frozen=True)
 class TokenAuth:
-    """The accepted tokens (as digests) and whether reads need one. No digests: auth is off."""
+    """The accepted tokens (as digests) and whether cheap reads are open to all. No digests: auth is off."""
 
     digests: tuple[bytes, ...] = ()
-    reads: bool = False
+    public_reads: bool = False
 
     @property
     def enabled(self) -> bool:
@@ -44,11 +46,13 @@ class TokenAuth:
             matched |= hmac.compare_digest(presented, known)
         return matched
 
-    def needs_token(self, endpoint: str | None, method: str) -> bool:
+    def needs_token(self, endpoint: str | None, method: str, runs_model: bool = False) -> bool:
+        """Every API call needs one once tokens exist; with ``public_reads``, reads that do not run the
+        model (lists, memos, extractive answers and briefs) do not."""
         if not self.enabled or endpoint is None or not endpoint.startswith("api.") or endpoint in OPEN_ENDPOINTS:
             return False
-        writes = method in ("POST", "PUT", "PATCH", "DELETE") and endpoint not in QUERY_ENDPOINTS
-        return writes or self.reads
+        reads = method in ("GET", "HEAD") or endpoint in QUERY_ENDPOINTS
+        return runs_model or not (reads and self.public_reads)
 
     def identity(self, header: str | None) -> str | None:
         """A stable, non-secret name for a valid token in an ``Authorization`` header (for rate limits)."""
@@ -57,9 +61,9 @@ class TokenAuth:
             return None
         return digest(token).hex()[:16]
 
-    def check(self, endpoint: str | None, method: str, header: str | None) -> None:
+    def check(self, endpoint: str | None, method: str, header: str | None, runs_model: bool = False) -> None:
         """Raise Unauthorized (401) when the request needs a token and has no valid one."""
-        if not self.needs_token(endpoint, method):
+        if not self.needs_token(endpoint, method, runs_model):
             return
         token = bearer_token(header)
         if token is None:
@@ -91,13 +95,32 @@ def load_auth(config: Mapping[str, Any]) -> TokenAuth:
             continue
         hashed = _HASHED.fullmatch(entry.lower())
         digests[bytes.fromhex(hashed.group(1)) if hashed else digest(entry)] = None
-    return TokenAuth(tuple(digests), reads=flag(config, "AUTH_READS"))
+    return TokenAuth(tuple(digests), public_reads=flag(config, "PUBLIC_READS"))
+
+
+def runs_model(endpoint: str | None, llm_on: bool) -> bool:
+    """Whether the current request would run the LLM: a generative or streamed answer, an abstractive
+    brief, a topic's paragraph (written by the LLM whenever the tier is on). Read before the view runs."""
+    if endpoint == "api.memo_brief":
+        return request.args.get("mode", "").strip().lower() == "abstractive"
+    if endpoint not in QUERY_ENDPOINTS:
+        return False
+    body = request.get_json(silent=True)
+    body = body if isinstance(body, dict) else {}
+    if endpoint == "api.ask":
+        streamed = body.get("stream") is True or request.accept_mimetypes.best == "text/event-stream"
+        return body.get("mode") == "generative" or streamed
+    return body.get("mode") == "abstractive" or (llm_on and body.get("query") is not None)
 
 
 def install(app: Flask, auth: TokenAuth) -> None:
     """Check tokens before every API view; ``auth`` lives on ``app.extensions["memo_auth"]``."""
     app.extensions["memo_auth"] = auth
 
+    llm_on = str(app.config.get("LLM", "none")).lower() != "none"
+
     @app.before_request
     def require_token() -> None:
-        auth.check(request.endpoint, request.method, request.headers.get("Authorization"))
+        if auth.enabled:
+            auth.check(request.endpoint, request.method, request.headers.get("Authorization"),
+                       runs_model(request.endpoint, llm_on))

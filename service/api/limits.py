@@ -25,6 +25,12 @@ def rate_setting(config: Mapping[str, Any]) -> str | None:
     return str(value)
 
 
+def storage_uri(config: Mapping[str, Any]) -> str:
+    """Where the counters live: ``RATELIMIT_STORAGE_URI``, else the shared ``REDIS_URL`` (one budget across
+    every replica), else this process's memory."""
+    return str(config.get("RATELIMIT_STORAGE_URI") or config.get("REDIS_URL") or "memory://")
+
+
 def limited(endpoint: str | None) -> bool:
     """The JSON API is limited; /health, the docs and the spec are not."""
     return bool(endpoint) and endpoint.startswith("api.") and endpoint not in OPEN_ENDPOINTS
@@ -52,7 +58,7 @@ def install(app: Flask, auth: TokenAuth) -> "Limiter | None":  # noqa: F821
         app=app,
         application_limits=[rate],
         application_limits_exempt_when=lambda: not limited(request.endpoint),
-        storage_uri=str(app.config.get("RATELIMIT_STORAGE_URI") or "memory://"),
+        storage_uri=storage_uri(app.config),
         headers_enabled=True,
         # Flask-Limiter would stamp its window reset into Retry-After on every response, clobbering the
         # Retry-After of a 503 (busy model); its value goes under its own name, ours stays true.

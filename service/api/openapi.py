@@ -32,6 +32,8 @@ MEMO_UPLOADS = {
     # No schema: any UTF-8 body is a string, so there is nothing a fuzzer could get "wrong" but the bytes.
     "text/plain": {"example": "2 May 2024; MEMO: The port of Tartus reopened after repairs."},
 }
+# endpoints where some requests run the LLM (service.api.auth.runs_model)
+MODEL_ENDPOINTS = frozenset({"api.ask", "api.summarise", "api.memo_brief"})
 _RULE_ARG = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
 
@@ -70,6 +72,11 @@ def _document(op: dict[str, Any], endpoint: str, method: str, auth: TokenAuth, r
     if auth.needs_token(endpoint, method):
         op["security"] = [{SCHEME: []}]
         responses["401"] = _error("No bearer token, or not a valid one",
+                                  {"WWW-Authenticate": {"schema": {"type": "string"}}})
+    elif auth.needs_token(endpoint, method, runs_model=True) and endpoint in MODEL_ENDPOINTS:
+        op["security"] = [{}, {SCHEME: []}]  # open (MEMO_PUBLIC_READS) unless the request runs the LLM
+        responses["401"] = _error("A request that runs the LLM (generative, streamed, abstractive, a topic's "
+                                  "paragraph) without a valid bearer token",
                                   {"WWW-Authenticate": {"schema": {"type": "string"}}})
     if rate_limited and limited(endpoint):
         responses["429"] = _error("Rate limit exceeded (MEMO_RATELIMIT)",
