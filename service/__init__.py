@@ -47,7 +47,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> "APIFlask":
     engine = build_engine(app.config)
     app.extensions["memo"] = engine
     if app.config["SEEDS_DIR"]:
-        engine.seed(Path(app.config["SEEDS_DIR"]))
+        engine.intake.seed(Path(app.config["SEEDS_DIR"]))
     # In the background: /ask uses FTS5 for BM25 until the in-memory copy is filled (/health says when).
     engine.storage.warm()
 

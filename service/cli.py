@@ -75,14 +75,22 @@ def serve(host: str, port: int, threads: int) -> None:
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--tag", "tags", multiple=True, help="Tag every memo ingested (repeatable).")
+@click.option("--server", metavar="URL", help="Send the files to a running server (POST /memos/batch) instead of "
+              "opening the data dir.")
+@click.option("--token", envvar="MEMO_TOKEN", help="Bearer token for --server (or MEMO_TOKEN).")
+@click.option("--batch", type=click.IntRange(1, 10_000), default=100, show_default=True,
+              help="Memos per request with --server.")
 @_fail_on_domain_errors
-def ingest(paths: tuple[Path, ...], tags: tuple[str, ...]) -> None:
+def ingest(paths: tuple[Path, ...], tags: tuple[str, ...], server: str | None, token: str | None, batch: int) -> None:
     """Ingest memo files (.txt, .md) and folders of them."""
     from service.ingest.parse import find_memo_files
 
     import time
 
     files = find_memo_files(list(paths))
+    if server:
+        _ingest_remote(files, tags, server, token, batch)
+        return
     with open_engine(llm=False) as engine, click.progressbar(length=len(files), label="ingesting", file=sys.stderr) as bar:
         chunks = engine.health()["chunks"]
         started = time.perf_counter()
@@ -93,6 +101,32 @@ def ingest(paths: tuple[Path, ...], tags: tuple[str, ...]) -> None:
     existing = len(results) - added
     click.echo(f"{added} added, {existing} already stored, {len(files)} files; {chunks} chunks in {seconds:.1f} s "
                f"({added / seconds if seconds else 0:.1f} memos/s, {chunks / seconds if seconds else 0:.1f} chunks/s)")
+
+
+def _ingest_remote(files: list[Path], tags: tuple[str, ...], server: str, token: str | None, batch: int) -> None:
+    """``memo ingest --server``: files through the running server's batch API, with a progress bar."""
+    from service.client import ApiError, Client
+    from service.ingest.parse import read_memo_bytes
+
+    import time
+
+    memos = [{"text": read_memo_bytes(f.read_bytes(), name=str(f)), "source": f.name[:300],
+              **({"tags": list(tags)} if tags else {})} for f in files]
+    started, indexed, failed, errors = time.perf_counter(), 0, 0, []
+    with click.progressbar(length=len(memos), label="ingesting", file=sys.stderr) as bar:
+        try:
+            for start, job in zip(range(0, len(memos), batch), Client(server, token).ingest_batches(
+                    memos, batch, progress=bar.update)):
+                indexed, failed = indexed + job["done"], failed + job["failed"]
+                errors += [f"{files[start + e['index']]}: {e['error']}" for e in job["errors"]]
+        except ApiError as exc:
+            raise click.ClickException(str(exc)) from None
+    for line in errors:
+        click.echo(line, err=True)
+    seconds = time.perf_counter() - started
+    click.echo(f"{indexed} indexed, {failed} failed, {len(files)} files in {seconds:.1f} s via {server}")
+    if failed:
+        sys.exit(1)
 
 
 @main.command()

@@ -48,6 +48,8 @@ DEFAULTS: dict[str, object] = {
     "MAX_QUESTION_CHARS": 1000,
     "MAX_K": 50,
     "MAX_PAGE": 100,
+    # memos one POST /memos/batch may carry (each as POST /memos; the body stays under MAX_CONTENT_LENGTH)
+    "BATCH_MAX_MEMOS": 500,
     # Flask: request bodies above this get 413 (room for the longest memo even as \uXXXX-escaped JSON)
     "MAX_CONTENT_LENGTH": 4 * 1024 * 1024,
     # bearer tokens, comma-separated, and/or a file of them (one a line); none at all: auth is off

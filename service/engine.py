@@ -21,7 +21,8 @@ from service.brief import topics
 from service.brief.worker import BriefWorker
 from service.errors import ModelOff, NotFound
 from service.ingest.entities import backfill_entities
-from service.ingest.intake import Intake, Progress
+from service.ingest.intake import Intake
+from service.ingest.jobs import JobRunner
 from service.ingest.prepare import Preparer
 from service.llm.slot import GenerationSlot
 from service.llm.writer import Writer, settings_for
@@ -29,7 +30,7 @@ from service.retrieval.hybrid import RetrievalSettings, search_chunks
 from service.retrieval.passages import Retrieved, retrieve
 from service.storage import open_storage
 from service.storage.base import Storage, VectorSpace
-from service.types import Answer, Facets, Hit, Memo, MemoFilter, MemoInfo
+from service.types import Answer, Facets, Hit, Job, Memo, MemoFilter, MemoInfo
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +82,11 @@ class Engine:
         if writer is not None and settings.brief_worker:
             self.worker = BriefWorker(self.briefs.next_pending, self._precompute_brief)
             self.worker.start()
+        self.jobs = JobRunner(storage.jobs, self.intake, settings.ingest_batch)
+        self.jobs.resume()
 
     def close(self) -> None:
+        self.jobs.stop()
         if self.worker is not None:
             self.worker.stop()
         self.prep.close()
@@ -107,27 +111,26 @@ class Engine:
         """Store a memo; returns ``(memo, created)``. The same text again returns the stored memo."""
         return self.intake.ingest(text, **meta)
 
-    def ingest_many(self, items: Iterable[tuple[str, dict]], progress: Progress | None = None,
-                    skip_invalid: bool = False) -> list[tuple[Memo | None, bool]]:
-        return self.intake.ingest_many(items, progress, skip_invalid)
-
     def ingest_files(self, paths: Iterable[Path], tags: Iterable[str] = (),
                      progress: Callable[[Path, Memo, bool], None] | None = None) -> list[tuple[Memo, bool]]:
         return self.intake.ingest_files(paths, tags, progress)
 
-    def seed(self, folder: Path) -> int:
-        return self.intake.seed(folder)
-
     def update(self, memo_id: str, text: str, **meta) -> Memo:
         return self.intake.update(memo_id, text, **meta)
+
+    def submit_batch(self, items: list[tuple[str, dict]]) -> Job:
+        """Accept memos for ingest in the background; the job is stored before this returns."""
+        return self.jobs.submit(items)
+
+    def job(self, job_id: str) -> Job:
+        job = self.storage.jobs.get(job_id)
+        if job is None:
+            raise NotFound(f"no job {job_id}")
+        return job
 
     def delete(self, memo_id: str) -> None:
         if not self.storage.memos.delete(memo_id):
             raise NotFound(f"no memo {memo_id}")
-
-    def save_index(self) -> None:
-        """Persist what the backend holds in memory (the embedded FAISS index) now."""
-        self.storage.flush()
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -211,20 +214,11 @@ class Engine:
               background: bool = False) -> briefs_mod.AnyBrief:
         """A stored memo's brief (key sentences, or the LLM's sentences checked against the memo), cached
         by content hash and method."""
-        return self.briefs.of_memo(lambda: self.get(memo_id), memo_id, max_sentences, mode, background)
+        return self.briefs.of_memo(memo_id, max_sentences, mode, background)
 
     def brief_text(self, text: str, max_sentences: int = 3, mode: str = "extractive") -> briefs_mod.AnyBrief:
         """The brief of a text that need not be stored (served from the cache when it is)."""
-        self.briefs.method(mode)  # refuse an impossible mode before any work
-        draft = self.prep.draft(text)
-        stored = self.storage.memos.find_by_hash(draft.content_hash)
-        if stored is not None:
-            try:
-                return self.brief(stored.id, max_sentences, mode)
-            except NotFound:  # deleted meanwhile: brief the text itself
-                pass
-        prepared = self.prep.embed([draft])[0]
-        return self.briefs.make(draft.text, prepared.sentences, prepared.sentence_vectors, max_sentences, mode)
+        return self.briefs.of_text(self.prep, text, max_sentences, mode)
 
     def brief_status(self, memo: Memo) -> str:
         return self.briefs.status(memo)

@@ -193,3 +193,36 @@ class Facets:
     years: tuple[Count, ...]  # newest first; value None counts the undated memos
     tags: tuple[Count, ...]
     entities: tuple[EntityFacet, ...]
+
+
+# -- jobs ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobItem:
+    """One memo of a batch: its text and metadata until it is stored; then its memo id (``indexed``) or why
+    it could not be (``failed``)."""
+
+    index: int
+    text: str
+    meta: dict
+    status: str = "queued"  # queued | indexed | failed
+    memo_id: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """A batch of memos being ingested: ``queued`` → ``running`` → ``done`` (every item indexed or failed);
+    ``failed`` when the job itself broke (its items say how far it got)."""
+
+    id: str
+    status: str
+    total: int
+    done: int
+    failed: int
+    errors: tuple[dict, ...]
+    memo_ids: tuple[str | None, ...]  # in batch order; None until an item is indexed
+    items: tuple[str, ...]  # each item's status, in batch order
+    created_at: str
+    updated_at: str

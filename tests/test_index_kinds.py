@@ -185,7 +185,7 @@ def test_ingest_many_embeds_a_batch_of_memos_in_one_call(config):
                                                  "count_tokens": engine.embedder.count_tokens})()
     try:
         items = [(_memo(i), {}) for i in range(10)] + [(_memo(3), {}), ("   ", {})]
-        results = engine.ingest_many(items, skip_invalid=True)
+        results = engine.intake.ingest_many(items, skip_invalid=True)
         assert len(calls) == 2, calls  # 8 memos, then the other 2 (repeats and invalid texts embed nothing)
         assert [created for _, created in results] == [True] * 10 + [False, False]
         assert results[10][0].id == results[3][0].id and results[11][0] is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import Schema
-from apiflask.fields import Boolean, Date, Float, List, Nested, String
+from apiflask.fields import Boolean, Date, Dict, Float, List, Nested, String
 from apiflask.fields import Integer as _Integer
 from apiflask.validators import Length, OneOf, Range
 from flask import current_app
@@ -93,6 +93,29 @@ class MemoIn(Strict):
     date = Date(load_default=None, metadata={"description": "ISO date; overrides a date in the memo's header."})
     source = String(validate=Length(max=300), load_default=None)
     tags = List(String(validate=Length(1, 64)), validate=Length(max=MAX_TAGS), load_default=None)
+
+
+class BatchIn(Strict):
+    memos = List(Nested(MemoIn), required=True, validate=SettingLength(1, "BATCH_MAX_MEMOS"), metadata={
+        "description": "Memos as for POST /memos (JSON fields); at most MEMO_BATCH_MAX_MEMOS per request."})
+
+
+class JobAcceptedOut(Schema):
+    job_id = String()
+    total = Integer()
+
+
+class JobOut(Schema):
+    job_id = String()
+    status = String(metadata={"description": "queued | running | done (every memo indexed or failed) | failed"})
+    total = Integer()
+    done = Integer(metadata={"description": "memos indexed (stored, or found stored already)"})
+    failed = Integer()
+    errors = List(Dict(), metadata={"description": "{index, error} per memo that could not be stored"})
+    memo_ids = List(String(allow_none=True), metadata={"description": "in batch order; null until indexed"})
+    items = List(String(), metadata={"description": "each memo's status in batch order: queued | indexed | failed"})
+    created_at = String()
+    updated_at = String()
 
 
 class MemoSummaryOut(Schema):

@@ -16,6 +16,7 @@ from service.engine import Engine
 from service.errors import MemoError
 from service.api.events import stream_answer
 from service.api.payload import JSON, MEMO_TYPES, check_body, read_memo_request
+from service.ingest.jobs import job_meta
 from service.api.present import answer_body, brief_body, facets_body, memo_body, memo_summary, topic_body
 from service.types import Memo, MemoFilter
 
@@ -74,6 +75,27 @@ def create_memo(_body):
     data = read_memo_request()
     memo, created = get_engine().ingest(data["text"], **_memo_fields(data))
     return {**_memo_with_entities(memo), "created": created}, 201 if created else 200
+
+
+@bp.post("/memos/batch")
+@bp.input(schemas.BatchIn)
+@bp.output(schemas.JobAcceptedOut, status_code=202, description="Accepted: the memos are stored in a job")
+def create_batch(json_data):
+    """Add many memos at once: stored in a job at once (202), embedded and indexed in the background;
+    follow it at ``GET /jobs/{job_id}``. A memo that cannot be stored fails alone."""
+    job = get_engine().submit_batch([(m["text"], job_meta(_memo_fields(m))) for m in json_data["memos"]])
+    return {"job_id": job.id, "total": job.total}, 202
+
+
+@bp.get("/jobs/<job_id>")
+@bp.output(schemas.JobOut)
+@bp.doc(responses={404: "No job with that id"})
+def get_job(job_id: str):
+    """A batch's progress: how many memos are indexed or failed, and their ids."""
+    job = get_engine().job(job_id)
+    return {"job_id": job.id, "status": job.status, "total": job.total, "done": job.done, "failed": job.failed,
+            "errors": list(job.errors), "memo_ids": list(job.memo_ids), "items": list(job.items),
+            "created_at": job.created_at, "updated_at": job.updated_at}
 
 
 @bp.get("/memos")

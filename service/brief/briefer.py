@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Callable
 
 import numpy as np
 
 from models import TextModels
 from service.brief import key_sentences as briefing
 from service.brief.abstractive import AbstractiveBrief
-from service.errors import ModelOff
+from service.errors import ModelOff, NotFound
+from service.ingest.prepare import Preparer
 from service.storage.base import Storage
 from service.types import Memo
 from service.llm.writer import Writer, brief_from_dict
@@ -63,12 +63,13 @@ class Briefer:
                 return AbstractiveBrief(" ".join(s.text for s in kept), kept, result.dropped, result.method)
         return briefing.make_brief(text, spans, vectors, count, self.settings)
 
-    def of_memo(self, store_memo: Callable[[], Memo], memo_id: str, count: int, mode: str,
-                background: bool = False) -> AnyBrief:
+    def of_memo(self, memo_id: str, count: int, mode: str, background: bool = False) -> AnyBrief:
         """A stored memo's brief, from the cache when there is one (then in milliseconds)."""
         method = self.method(mode)
         with self.storage.snapshot():  # the text and its sentence offsets from the same version
-            memo = store_memo()
+            memo = self.storage.memos.get(memo_id)
+            if memo is None:
+                raise NotFound(f"no memo {memo_id}")
             cached = self.storage.briefs.get(memo.content_hash, method, count)
             if cached is not None:
                 return from_dict(cached)
@@ -77,6 +78,19 @@ class Briefer:
         if result.method == method:  # a fallback is not cached under the abstractive method
             self.storage.briefs.put(memo.content_hash, method, count, asdict(result))
         return result
+
+    def of_text(self, prep: Preparer, text: str, count: int, mode: str) -> AnyBrief:
+        """The brief of a text that need not be stored (served from the cache when it is)."""
+        self.method(mode)  # refuse an impossible mode before any work
+        draft = prep.draft(text)
+        stored = self.storage.memos.find_by_hash(draft.content_hash)
+        if stored is not None:
+            try:
+                return self.of_memo(stored.id, count, mode)
+            except NotFound:  # deleted meanwhile: brief the text itself
+                pass
+        prepared = prep.embed([draft])[0]
+        return self.make(draft.text, prepared.sentences, prepared.sentence_vectors, count, mode)
 
     def status(self, memo: Memo) -> str:
         """``ready`` when the abstractive brief is cached, ``pending`` when the worker has yet to write it,

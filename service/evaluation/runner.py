@@ -25,7 +25,7 @@ def ingest_documents(engine: Engine, docs: list[Document], progress: Progress | 
     can only count as misses."""
     owners: dict[str, list[str]] = defaultdict(list)
     items = [(f"{doc.title}\n\n{doc.text}" if doc.title else doc.text, {"title": doc.title or None}) for doc in docs]
-    for doc, (memo, _) in zip(docs, engine.ingest_many(items, skip_invalid=True,
+    for doc, (memo, _) in zip(docs, engine.intake.ingest_many(items, skip_invalid=True,
                                                        progress=(lambda *_: progress(1)) if progress else None)):
         if memo is not None:
             owners[memo.id].append(doc.id)

@@ -22,7 +22,7 @@ from typing import Iterable, Protocol, Sequence
 import numpy as np
 
 from models.nlp.entities import Entity
-from service.types import ChunkRef, Facets, Memo, MemoFilter, MemoInfo, PreparedMemo, SentenceRows
+from service.types import ChunkRef, Facets, Job, JobItem, Memo, MemoFilter, MemoInfo, PreparedMemo, SentenceRows
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,26 @@ class BriefCache(Protocol):
         """The oldest memo (ids in ``skip`` aside) with no cached brief of ``method`` for its current text."""
 
 
+class JobStore(Protocol):
+    """Batches of memos accepted for ingest: the texts are kept until each is stored, so an acknowledged
+    batch survives a crash; what is unfinished is the work queue."""
+
+    def create(self, job_id: str, items: Sequence[tuple[str, dict]]) -> Job:
+        """Store a batch (all its texts) in one transaction, every item ``queued``."""
+
+    def get(self, job_id: str) -> Job | None: ...
+
+    def pending(self, job_id: str, limit: int) -> list[JobItem]:
+        """Up to ``limit`` items of a job still ``queued``, in batch order."""
+
+    def finish_items(self, job_id: str, results: Sequence[tuple[int, str | None, str | None]]) -> None:
+        """Record ``(index, memo_id, error)`` per item: indexed when it has a memo id, else failed; the
+        stored text of a finished item is dropped. The job becomes ``running``, then ``done`` with its last item."""
+
+    def unfinished(self) -> list[str]:
+        """Ids of jobs with queued items, oldest first (to resume after a restart)."""
+
+
 class Storage(Protocol):
     """One backend's repositories, opened together. ``backend`` names it in ``/health``."""
 
@@ -125,6 +145,7 @@ class Storage(Protocol):
     chunks: ChunkSearch
     entities: EntityStore
     briefs: BriefCache
+    jobs: JobStore
 
     def snapshot(self) -> AbstractContextManager[None]:
         """Reads inside see one committed state. No writes inside."""

@@ -15,6 +15,7 @@ from service.storage.embedded.chunks import SqliteChunks
 from service.storage.embedded.database import Database
 from service.storage.embedded.entity_tables import SqliteEntities
 from service.storage.embedded.fts import Fts
+from service.storage.embedded.job_tables import SqliteJobs
 from service.storage.embedded.lock import DataDirLock
 from service.storage.embedded.repository import SqliteMemos
 from service.storage.embedded.schema import create_schema
@@ -78,6 +79,7 @@ class EmbeddedStorage:
             self.memos = SqliteMemos(self.db, self.fts, self.keeper, self.write_lock, space.dimension)
             self.entities = SqliteEntities(self.db)
             self.briefs = SqliteBriefs(self.db)
+            self.jobs = SqliteJobs(self.db)
             self._reembedding = self._check_space()
             if self._reembedding:
                 self.keeper.start_empty()

@@ -1,9 +1,11 @@
-"""The SQLite schema (version 1): created on first open, refused when a data dir holds another version."""
+"""The SQLite schema (version 2): created on first open, upgraded from older versions (every change so far adds
+tables), refused when a data dir holds a newer version."""
 from __future__ import annotations
 
 from service.storage.embedded.database import Database
+from service.storage.embedded.job_tables import JOB_SCHEMA
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: ingest jobs
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -78,12 +80,12 @@ CREATE TABLE IF NOT EXISTS entity_runs (
 def create_schema(db: Database) -> None:
     """Create what is missing; refuse (RuntimeError) a file of another schema version; index the text of
     every chunk for BM25 in stores written before the lexical index existed."""
-    db.connection().executescript(SCHEMA)
-    version = db.get_meta("schema_version")
-    if version is None:
+    version = db.get_meta("schema_version") if _has_meta(db) else None
+    if version is not None and int(version) > SCHEMA_VERSION:
+        raise RuntimeError(f"{db.path}: schema version {version}, this service reads {SCHEMA_VERSION} and older")
+    db.connection().executescript(SCHEMA + JOB_SCHEMA)
+    if version is None or int(version) < SCHEMA_VERSION:
         db.set_meta("schema_version", str(SCHEMA_VERSION))
-    elif int(version) != SCHEMA_VERSION:
-        raise RuntimeError(f"{db.path}: schema version {version}, this service reads {SCHEMA_VERSION}")
     if db.get_meta("fts") != "1":
         with db.write() as conn:
             conn.execute("DELETE FROM chunks_fts")
@@ -92,3 +94,7 @@ def create_schema(db: Database) -> None:
                 "FROM chunks c JOIN memos m ON m.id = c.memo_id"
             )
             conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('fts', '1')")
+
+
+def _has_meta(db: Database) -> bool:
+    return db.connection().execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() is not None
