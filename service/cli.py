@@ -305,7 +305,7 @@ def eval_qa(file: Path, mode: str, limit: int | None, k: int, json_out: Path | N
         # every context is ingested even with --limit: questions are answered over all of them
         result = evaluate_qa(engine, items, k=k, progress=bar.update, contexts=everything, mode=mode)
     names = ("exact_match", "f1", "answer_contained", "citation_support", "abstained", "abstain_rate_unanswerable",
-             "own_context_cited", "seconds_p50") + (("grounded",) if mode == "generative" else ())
+             "own_context_cited", "confident_wrong", "right_when_answered", "seconds_p50") + (("grounded",) if mode == "generative" else ())
     _report(f"qa {file} mode={mode} (n={result['n']})", [(n, result[n]) for n in names],
             {"data": str(file), "mode": mode, **result}, json_out)
 

@@ -27,10 +27,10 @@ from service.ingest.prepare import Preparer
 from service.llm.slot import GenerationSlot
 from service.llm.writer import Writer, settings_for
 from service.retrieval.hybrid import RetrievalSettings, search_chunks
-from service.retrieval.passages import Retrieved, retrieve
+from service.retrieval.passages import Retrieved, retrieve, surroundings
 from service.storage import open_storage
 from service.storage.base import Storage, VectorSpace
-from service.types import Answer, Facets, Hit, Job, Memo, MemoFilter, MemoInfo
+from service.types import Answer, Facets, Hit, Job, Memo, MemoFilter, MemoInfo, Passage
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +169,9 @@ class Engine:
         scored = answering.score_passages(found.text, found.vector, found.passages, self.settings.answer, found.weights)
         return found.text, scored, answering.decide(found.text, scored, self.settings.answer, self.phrases.phrases)
 
+    def _surroundings(self, passage: Passage, neighbours: int, lead: int) -> list[Passage]:
+        return surroundings(self.storage.memos, passage, neighbours, lead)
+
     def _cited(self, result: Answer) -> dict[str, MemoInfo]:
         return self.storage.memos.infos([c.memo_id for c in result.citations])
 
@@ -186,7 +189,7 @@ class Engine:
         writer = self._require_writer() if mode == "generative" else None
         question, scored, result = self._answer(question, k, where)
         if writer is not None:
-            result = writer.answer(question, scored, result, self.phrases.phrases)
+            result = writer.answer(question, scored, result, self.phrases.phrases, self._surroundings)
         return result, self._cited(result)
 
     def ask_stream(self, question: str, k: int = 5, where: MemoFilter | None = None
@@ -194,7 +197,7 @@ class Engine:
         """The generative answer's tokens as they come, then ``(answer, cited memos)`` last."""
         writer = self._require_writer()
         question, scored, extractive = self._answer(question, k, where)
-        for item in writer.stream_answer(question, scored, extractive, self.phrases.phrases):
+        for item in writer.stream_answer(question, scored, extractive, self.phrases.phrases, self._surroundings):
             yield (item, self._cited(item)) if isinstance(item, Answer) else item
 
     def topic(self, query: str, k: int = 10, where: MemoFilter | None = None) -> topics.TopicBrief:

@@ -95,3 +95,16 @@ def test_lexical_overlap_prefix_lookups_match_the_plain_definition():
         question = rng.sample(stems, rng.randint(1, 4))
         sentence = rng.sample(stems, rng.randint(0, 6))
         assert lexical_overlap(question, TermSet.of(sentence)) == pytest.approx(plain(question, sentence))
+
+
+def test_support_rewards_a_sentence_that_stands_out_from_the_rest():
+    from service.answer.extractive import support
+
+    settings = AnswerSettings()
+    alone = [(0.6, passage("a", (1, 0))), *[(0.2, passage("b", (1, 0), start=10 * i)) for i in range(1, 10)]]
+    crowd = [(0.6, passage("a", (1, 0))), *[(0.58, passage("b", (1, 0), start=10 * i)) for i in range(1, 10)]]
+    assert support(alone, settings) == pytest.approx(0.6 + settings.margin_weight * 0.4)
+    assert support(crowd, settings) == pytest.approx(0.6 + settings.margin_weight * 0.02)
+    assert support(crowd[:1], settings) == 0.6 and support([], settings) == 0.0
+    # the same best sentence: answered when it stands out, abstained when every candidate is as good
+    assert support(alone, settings) >= settings.abstain_below > support(crowd, settings)

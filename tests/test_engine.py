@@ -11,6 +11,7 @@ from service.config import load_config
 from service.storage.embedded import INDEX_FILE
 from service.engine import build_engine
 from service.errors import Conflict, DataDirLocked, NotFound
+from service.types import Passage
 from service.storage.embedded.vectors.index import VectorIndex, load_index, read_header
 from service.retrieval.hybrid import term_weights
 from service.types import MemoFilter
@@ -282,3 +283,29 @@ def test_bm25_leaves_out_words_most_chunks_hold_unless_none_would_be_left(engine
     assert len(engine.search("Which report mentions the harbour?", k=10, mode="bm25")) == 4
     monkeypatch.setattr(retrieval, "LEXICAL_FLOOR", 4)
     assert retrieval.selective_words(words, engine.storage.chunks, 0.4) == words  # a small store keeps every word
+
+
+def test_the_reader_gets_the_memo_lead_and_the_neighbours_of_its_best_sentence(engine):
+    from service.answer.generative import GenerativeSettings, context_for
+    from service.retrieval.passages import surroundings
+
+    text = ("Acme names a new chief. The board met on Monday. It chose Jane Roe. She starts in May. "
+            "Shares rose. Analysts were pleased. The office moves in June.")
+    memo, _ = engine.ingest(text)
+    rows = engine.storage.memos.sentences(memo.id)
+    spans = [(s, e) for _, s, e in rows.spans]
+    best = Passage(memo.id, *spans[2], text[slice(*spans[2])], rows.vectors[2], 0.9)
+    around = surroundings(engine.storage.memos, best, 1, 1)
+    assert [p.text for p in around] == ["Acme names a new chief.", "The board met on Monday.", "It chose Jane Roe.",
+                                        "She starts in May."]
+    assert all(text[p.start:p.end] == p.text for p in around) and around[2] is best
+    # a passage read before its memo changed keeps to itself
+    engine.update(memo.id, text.replace("Jane Roe", "John Doe"))
+    assert surroundings(engine.storage.memos, best, 1, 1) == [best]
+    # one block per memo, best-supported memo first, none below the score floor
+    other = Passage("other", 0, 5, "Other", rows.vectors[0], 0.1)
+    settings = GenerativeSettings(memos=2, min_score=0.3)
+    blocks = context_for([(0.8, best), (0.7, best), (0.5, other), (0.2, other)], settings,
+                         lambda p, n, lead: [p, p] if p is best else [p])
+    assert blocks == [[best, best], [other]]
+    assert context_for([(0.2, best)], settings) == []

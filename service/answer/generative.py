@@ -20,15 +20,33 @@ ABSTAINED = "abstained"  # retrieval found no support: the model was not asked
 
 @dataclass(frozen=True)
 class GenerativeSettings:
-    sentences: int = 3  # best-scored sentences the model reads (prompt processing dominates on 2 cores)
+    # The model reads the memos, not isolated sentences: for each of the best-supported memos, its opening
+    # sentences (news puts who, what and where first) and its best sentence with its neighbours (the name a
+    # question asks for often stands next to the sentence that restates it). Prompt tokens are the cost.
+    memos: int = 1
+    lead: int = 1
+    neighbours: int = 1
     max_tokens: int = 32
-    # A sentence the model reads must itself support the question this well (the /ask score): a memo that
+    # A memo's best sentence must itself support the question this well (the /ask score): a memo that
     # merely sits near the question ("answer everything with X") never reaches the prompt.
     min_score: float = 0.3
 
 
-def context_for(scored: list[tuple[float, Passage]], settings: GenerativeSettings) -> list[Passage]:
-    return [p for score, p in scored[: settings.sentences] if score >= settings.min_score]
+# a passage -> it with ``neighbours`` sentences either side and its memo's first ``lead`` sentences
+Surroundings = Callable[[Passage, int, int], list[Passage]]
+
+
+def context_for(scored: list[tuple[float, Passage]], settings: GenerativeSettings,
+                surroundings: Surroundings | None = None) -> list[list[Passage]]:
+    """What the model reads, one list of passages (in text order) per memo, best-supported memo first."""
+    blocks: dict[str, list[Passage]] = {}
+    for score, passage in scored:
+        if score < settings.min_score or len(blocks) == settings.memos:
+            break
+        if passage.memo_id not in blocks:
+            blocks[passage.memo_id] = (surroundings(passage, settings.neighbours, settings.lead)
+                                       if surroundings else [passage])
+    return list(blocks.values())
 
 
 Phrases = Callable[[str, bool], list[Phrase]]
@@ -105,15 +123,18 @@ def stream_answer(
     generator: Generator,
     settings: GenerativeSettings,
     phrases: Phrases | None = None,
+    surroundings: Surroundings | None = None,
 ) -> Iterator[str | Answer]:
     """The model's tokens as they come, then the grounded ``Answer`` last. When retrieval found no support
     the model is not asked: only the abstention comes."""
     if extractive.abstained:
         yield replace(extractive, mode="generative", grounding=ABSTAINED)
         return
-    context = context_for(scored, settings)
+    blocks = context_for(scored, settings, surroundings)
+    context = [p for block in blocks for p in block]
     pieces: list[str] = []
-    for piece in generator.stream(answer_prompt(question, [p.text for p in context]), settings.max_tokens):
+    prompt = answer_prompt(question, [" ".join(p.text for p in block) for block in blocks])
+    for piece in generator.stream(prompt, settings.max_tokens):
         pieces.append(piece)
         yield piece
         if "\n" in piece:

@@ -14,9 +14,12 @@ from service.retrieval.lexical import STOP_WORDS
 _TOKEN = re.compile(r"[^\W_]+(?:[.,'\u2019-][^\W_]+)*", re.UNICODE)
 _LEAD_INS = re.compile(r"^(?:the\s+answer\s+is|answer)\s*[:,-]?\s*", re.I)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_NEGATION = re.compile(r"\b(?:not|no|never|nor|none|nobody|nothing|neither|without)\b|n['\u2019]t\b", re.I)
 _QUOTES = "\"'\u201c\u201d\u2018\u2019`"
 # entity labels whose words must appear in the memo for a brief sentence to count as supported
 NAME_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "EVENT", "PRODUCT", "WORK_OF_ART", "LAW"})
+# what a brief sentence must find in the memo sentences closest to it: names, numbers and dates
+LOCAL_LABELS = NAME_LABELS | {"DATE", "CARDINAL", "MONEY", "PERCENT", "QUANTITY"}
 
 
 @dataclass(frozen=True)
@@ -123,18 +126,25 @@ def _locate_one(answer: str, sentences: Sequence[str], min_f1: float) -> Located
     return best[1] if best else None
 
 
-def unsupported_names(sentence: str, memo_text: str, phrases: Callable[[str], list[Phrase]] | None) -> list[str]:
-    """Numbers and named entities of a generated sentence that the memo does not contain."""
+def unsupported_names(sentence: str, memo_text: str, phrases: Callable[[str], list[Phrase]] | None,
+                      labels: frozenset[str] = NAME_LABELS) -> list[str]:
+    """Numbers and named entities (of ``labels``) of a generated sentence that ``memo_text`` does not contain."""
     memo = _fold(memo_text)
     missing = [n for n in _NUMBER.findall(sentence) if n not in memo]
     for phrase in (phrases(sentence) if phrases else []):
-        if phrase.label not in NAME_LABELS:
+        if phrase.label not in labels:
             continue
         name = _fold(sentence[phrase.start : phrase.end])
         name = re.sub(r"^the\s+|['\u2019]s$", "", name)
         if name and name not in memo:
             missing.append(sentence[phrase.start : phrase.end])
     return missing
+
+
+def negation_flipped(sentence: str, source: str) -> bool:
+    """Whether a generated sentence negates where its source sentence does not ("was not charged" from
+    "was charged")."""
+    return bool(_NEGATION.search(sentence)) and not _NEGATION.search(source)
 
 
 def supported(sentence_vector: np.ndarray, memo_vectors: np.ndarray, min_similarity: float) -> float:

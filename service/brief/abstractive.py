@@ -10,7 +10,7 @@ import numpy as np
 
 from models.llm.spec import Generator
 from models import TextModels
-from service.answer.grounding import supported, unsupported_names
+from service.answer.grounding import LOCAL_LABELS, negation_flipped, supported, unsupported_names
 from service.llm.prompts import brief_of_briefs_prompt, brief_prompt
 
 Span = tuple[int, int]
@@ -27,7 +27,13 @@ class AbstractiveSettings:
     # (a note from each part's key sentences), then the notes.
     part_words: int = 800
     part_tokens: int = 60
-    min_similarity: float = 0.6  # a brief sentence must be this close (cosine) to some memo sentence
+    # A brief sentence must be this close (cosine) to some memo sentence, and state no name, number or date
+    # that the ``local_sources`` memo sentences closest to it do not, nor a negation that the closest does
+    # not: a person swapped in from elsewhere in the memo, or a number or date moved from another fact, is
+    # caught there. On news highlights and perturbed copies of them (scripts/check_faithfulness.py): 0.6
+    # alone dropped 35% of faithful sentences and caught 41% of perturbed ones; this, 28% and 66%.
+    min_similarity: float = 0.5
+    local_sources: int = 3
 
 
 @dataclass(frozen=True)
@@ -83,8 +89,9 @@ def check_brief(
     settings: AbstractiveSettings,
     method: str,
 ) -> AbstractiveBrief:
-    """Keep the generated sentences the memo supports: close in meaning to one of its sentences, and no
-    number or name the memo does not contain. At most ``settings.max_sentences``."""
+    """Keep the generated sentences the memo supports: close in meaning to one of its sentences, no number or
+    name the memo does not contain, no name, number or date that the memo sentences closest to it do not
+    state, no negation its closest sentence does not have. At most ``settings.max_sentences``."""
     sentences = [" ".join(generated[s:e].split()) for s, e in models.splitter.spans(generated)]
     sentences = [s for s in sentences if len(s.split()) >= 3]
     kept: list[SupportedSentence] = []
@@ -92,10 +99,14 @@ def check_brief(
     sentence_vectors = models.embedder.embed(sentences) if sentences else np.zeros((0, vectors.shape[1] if vectors.ndim == 2 else 0))
     for sentence, vector in zip(sentences, sentence_vectors):
         similarity = supported(vector, vectors, settings.min_similarity)
-        if not similarity or unsupported_names(sentence, text, models.phrases.phrases) or len(kept) >= settings.max_sentences:
+        nearest = [spans[i] for i in np.argsort(-(vectors @ vector))[: settings.local_sources]] if similarity else []
+        if (not similarity or len(kept) >= settings.max_sentences
+                or unsupported_names(sentence, text, models.phrases.phrases)
+                or unsupported_names(sentence, " ".join(text[s:e] for s, e in nearest), models.phrases.phrases,
+                                     LOCAL_LABELS)
+                or negation_flipped(sentence, text[slice(*nearest[0])])):
             dropped.append(sentence)
             continue
-        best = int(np.argmax(vectors @ vector))
-        s, e = spans[best]
+        s, e = nearest[0]
         kept.append(SupportedSentence(sentence, s, e, text[s:e], round(similarity, 4)))
     return AbstractiveBrief(" ".join(k.text for k in kept), tuple(kept), tuple(dropped), method)

@@ -89,8 +89,10 @@ def evaluate_qa(engine: Engine, items: list[QAItem], k: int = 5, progress: Progr
             "supported": answered and any(answer in c.quote for c in result.citations[:1]),
             "retrieved_own": any(c.memo_id == memo_of[item.doc_id] for c in result.citations),
             "score": result.citations[0].score if result.citations else 0.0,
+            "confidence": result.confidence,
             "blind_abstained": blind.abstained,
             "blind_score": blind.citations[0].score if blind.citations else 0.0,
+            "blind_confidence": blind.confidence,
             "grounding": result.grounding,
             "seconds": round(seconds, 3),
         })
@@ -105,6 +107,9 @@ def evaluate_qa(engine: Engine, items: list[QAItem], k: int = 5, progress: Progr
         "citation_support": _mean([float(r["supported"]) for r in answered]),
         "abstained": _mean([float(not r["answered"]) for r in rows]),
         "abstain_rate_unanswerable": _mean([float(r["blind_abstained"]) for r in rows]),
+        # answered with confidence >= 0.5 and the gold answer not in the answer: what misleads a reader
+        "confident_wrong": _mean([float(r["answered"] and r["confidence"] >= 0.5 and not r["contained"]) for r in rows]),
+        "right_when_answered": _mean([float(r["contained"]) for r in answered]),
         "own_context_cited": _mean([float(r["retrieved_own"]) for r in rows]),
         "grounded": _mean([float(r["grounding"] == "grounded") for r in answered]) if mode == "generative" else None,
         "seconds_p50": round(statistics.median(r["seconds"] for r in rows), 3) if rows else 0.0,

@@ -57,8 +57,9 @@ def quote(text: str) -> str:
     return _CONTROL.sub(" ", text).strip()
 
 
-def answer_prompt(question: str, sentences: list[str]) -> str:
-    return ANSWER.format(preamble=_PREAMBLE, context=quote(" ".join(sentences)), question=quote(question))
+def answer_prompt(question: str, blocks: list[str]) -> str:
+    """The answer prompt over ``blocks`` of memo text (one per memo, on lines of their own)."""
+    return ANSWER.format(preamble=_PREAMBLE, context="\n\n".join(quote(b) for b in blocks), question=quote(question))
 
 
 def brief_prompt(key_sentences: list[str]) -> str:

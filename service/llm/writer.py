@@ -24,18 +24,9 @@ class WriterSettings:
     brief: abstractive.AbstractiveSettings = field(default_factory=abstractive.AbstractiveSettings)
 
 
-# Sentences the model reads for a generative answer where the default (GenerativeSettings.sentences, 3) is not
-# best for it. First 200 XQuAD dev questions over all 120 contexts, F1 with 3 / 4 / 5 sentences: qwen-1.5b
-# 0.613 / 0.635 / 0.632, qwen-0.5b 0.469 / 0.456 / 0.456; qwen-1.5b-gpt4all (the same weights) also did
-# better with 4 than 3 (README "Local LLM tier").
-ANSWER_SENTENCES = {"qwen-1.5b": 4, "qwen-1.5b-gpt4all": 4}
-
-
 def settings_for(generator_name: str) -> WriterSettings:
-    """The writer settings measured best for this generator."""
-    settings = WriterSettings()
-    sentences = ANSWER_SENTENCES.get(generator_name)
-    return replace(settings, answer=replace(settings.answer, sentences=sentences)) if sentences else settings
+    """The writer settings for this generator (the same for every generator measured so far)."""
+    return WriterSettings()
 
 
 class Writer:
@@ -54,10 +45,12 @@ class Writer:
         return f"abstractive:{self.generator.name}:{BRIEF_VERSION}"
 
     def stream_answer(self, question: str, scored: list[tuple[float, Passage]], extractive: Answer,
-                      phrases: generative.Phrases | None = None) -> Iterator[str | Answer]:
+                      phrases: generative.Phrases | None = None,
+                      surroundings: generative.Surroundings | None = None) -> Iterator[str | Answer]:
         """Tokens, then the grounded answer; waits for the slot first (``Busy`` when it cannot). ``phrases``
         finds the typed phrases a clause-long answer narrows to."""
-        answering = generative.stream_answer(question, scored, extractive, self.generator, self.settings.answer, phrases)
+        answering = generative.stream_answer(question, scored, extractive, self.generator, self.settings.answer, phrases,
+                                             surroundings)
         if extractive.abstained:
             yield from answering
             return
@@ -65,9 +58,10 @@ class Writer:
             yield from answering
 
     def answer(self, question: str, scored: list[tuple[float, Passage]], extractive: Answer,
-               phrases: generative.Phrases | None = None) -> Answer:
+               phrases: generative.Phrases | None = None,
+               surroundings: generative.Surroundings | None = None) -> Answer:
         final = extractive
-        for item in self.stream_answer(question, scored, extractive, phrases):
+        for item in self.stream_answer(question, scored, extractive, phrases, surroundings):
             if isinstance(item, Answer):
                 final = item
         return final

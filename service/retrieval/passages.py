@@ -58,3 +58,21 @@ def retrieve(storage: Storage, embedder: Embedder, text: str, field_name: str, k
         passages = collect_passages(storage.memos, hits)
         weights = term_weights(storage.chunks, terms(text))
     return Retrieved(text, vector, passages, weights)
+
+
+def surroundings(memos: MemoRepository, passage: Passage, neighbours: int, lead: int) -> list[Passage]:
+    """``passage`` with ``neighbours`` sentences either side of it and its memo's first ``lead`` sentences, in
+    text order (with their stored vectors). Only ``passage`` when its memo changed since it was read."""
+    text = memos.text(passage.memo_id)
+    if text is None or text[passage.start : passage.end] != passage.text:
+        return [passage]
+    rows = memos.sentences(passage.memo_id)
+    at = next((i for i, (_, start, _) in enumerate(rows.spans) if start == passage.start), None)
+    if at is None:
+        return [passage]
+    wanted = set(range(min(lead, len(rows.spans)))) | set(range(max(0, at - neighbours),
+                                                               min(len(rows.spans), at + neighbours + 1)))
+    return [passage if i == at else
+            Passage(passage.memo_id, rows.spans[i][1], rows.spans[i][2], text[rows.spans[i][1]:rows.spans[i][2]],
+                    rows.vectors[i], 0.0)
+            for i in sorted(wanted)]
