@@ -219,6 +219,7 @@ def test_upload_brief_ask_topic_and_facets_in_the_page(page, live):  # page firs
     assert source.locator(".passage img, .passage b").count() == 0
     assert not source.locator("details.whole").evaluate("d => d.open")
     source.locator("details.whole summary").click()
+    expect(source.locator("details.whole .memo-text")).not_to_be_empty()  # filled on the toggle event
     assert source.locator("details.whole .memo-text").inner_text() == UPLOAD
     label = "Possible answer" if expected["confidence"] < 0.5 else "Answer"
     assert page.locator("#answer-label").text_content() == label
@@ -275,6 +276,8 @@ def _visible_box(page, selector: str) -> dict:
 
 
 def test_streamed_answer_token_by_token_and_cancel(page, fake_live):
+    from playwright.sync_api import expect
+
     base = fake_live
     page.goto(base + "/")
     page.locator(".memo-item").first.wait_for()
@@ -313,7 +316,7 @@ def test_streamed_answer_token_by_token_and_cancel(page, fake_live):
     assert passage.startswith("\u2026 Cargo volumes changed by") and passage.endswith("The harbour master filed it.")
     assert "Weekly shipping note number" not in passage
     note.locator("details.whole summary").click()
-    assert "Weekly shipping note number" in note.locator("details.whole .memo-text").inner_text()
+    expect(note.locator("details.whole .memo-text")).to_contain_text("Weekly shipping note number")
     shot(page, "6-streamed-answer")
 
     # Cancel stops the wait at once and says so.

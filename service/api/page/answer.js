@@ -47,8 +47,9 @@ export async function ask(box, body, generative, openMemo) {
     clearInterval(timer);
     await renderAnswer(box, result, openMemo, seconds(), controller.signal);
   } catch (err) {
+    if (running !== controller) return; // a newer question owns the box now
     if (err.name !== "AbortError") clear(box, el("p", { class: "msg bad" }, err.message));
-    else if (running === controller) {
+    else {
       clear(box, el("p", { class: "hint", id: "ask-cancelled" }, "Cancelled after " + seconds() + "."),
         tokens.textContent ? el("div", { class: "answer model" }, modelLabel(), el("p", { class: "answer-text" }, tokens.textContent)) : null);
     }
