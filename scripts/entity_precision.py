@@ -38,21 +38,25 @@ def score(found: list[tuple[int, str, str]], gold: list[dict[str, str]]) -> dict
             "facet_precision": round(sum(right_distinct) / len(distinct), 3), "wrong": wrong}
 
 
+def measure(file: Path, extractor) -> dict[str, object]:
+    """Precision before and after the consistency rules, on the labelled memos of ``file``."""
+    rows = [json.loads(line) for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    texts = [r["text"] if "text" in r else (ROOT / r["file"]).read_text(encoding="utf-8") for r in rows]
+    gold = [r["gold"] for r in rows]
+    result: dict[str, object] = {"data": str(file), "memos": len(rows), "model": extractor.name}
+    for name, find in (("before", trimmed_entities), ("after", find_entities)):
+        found = [(i, e.text, e.label) for i, text in enumerate(texts) for e in find(extractor, text)]
+        result[name] = score(found, gold)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("file", type=Path)
     args = parser.parse_args()
     from models.nlp.entities import load_spacy_entities
 
-    rows = [json.loads(line) for line in args.file.read_text(encoding="utf-8").splitlines() if line.strip()]
-    texts = [r["text"] if "text" in r else (ROOT / r["file"]).read_text(encoding="utf-8") for r in rows]
-    gold = [r["gold"] for r in rows]
-    extractor = load_spacy_entities()
-    result = {"data": str(args.file), "memos": len(rows), "model": extractor.name}
-    for name, find in (("before", trimmed_entities), ("after", find_entities)):
-        found = [(i, e.text, e.label) for i, text in enumerate(texts) for e in find(extractor, text)]
-        result[name] = score(found, gold)
-    print(json.dumps(result, indent=2))
+    print(json.dumps(measure(args.file, load_spacy_entities()), indent=2))
 
 
 if __name__ == "__main__":

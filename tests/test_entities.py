@@ -249,3 +249,35 @@ def test_chief_officer_titles_and_the_header_type_are_not_entities():
     assert [e.text for e in found] == ["Lukoil", "COSCO", "CSO"]
     no_header = "MEMO: Alpha met Beta."  # not a dated header: nothing to drop
     assert [e.text for e in find_entities(Fixed(_mentions(no_header, ("MEMO", "ORG", 0))), no_header)] == ["MEMO"]
+
+
+def _entity_precision():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "entity_precision", Path(__file__).resolve().parents[1] / "scripts" / "entity_precision.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_precision_counts_mentions_and_distinct_facet_entries():
+    score = _entity_precision().score
+    result = score([(0, "Yukos", "PERSON"), (0, "Yukos", "PERSON"), (0, "Rosneft", "ORG"), (1, "Yukos", "ORG")],
+                   [{"Yukos": "organisation", "Rosneft": "organisation"}, {"Yukos": "organisation"}])
+    assert (result["mentions"], result["mention_precision"]) == (4, 0.5)
+    assert (result["facet_entries"], result["right_entries"], result["wrong"]) == (3, 2, ["Yukos as PERSON"])
+    with pytest.raises(SystemExit):
+        score([(0, "Kpler", "ORG")], [{}])
+
+
+@pytest.mark.model
+def test_the_rules_lose_no_right_facet_entry_on_the_hand_labelled_memos():
+    from models import get_entity_extractor
+
+    result = _entity_precision().measure(Path(__file__).parent / "fixtures" / "entity_memos.jsonl",
+                                         get_entity_extractor("spacy-shared"))
+    before, after = result["before"], result["after"]
+    assert after["right_entries"] == before["right_entries"]
+    assert after["facet_precision"] > before["facet_precision"]
+    assert not {"CFO as ORG", "MEMO as GPE", "Stoltenberg as ORG"} & set(after["wrong"])
