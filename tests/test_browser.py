@@ -242,6 +242,7 @@ def test_upload_brief_ask_topic_and_facets_in_the_page(page, live):  # page firs
     assert [t["memo_id"] for t in timeline][-1] == memo_id and len(timeline) >= 2
     assert page.locator("#timeline li .link").all_text_contents() == [t["title"] for t in timeline]
     assert page.locator("#topic-brief").inner_text()
+    assert page.locator("#topic-brief .model-label").count() == 0  # no LLM here: the memos' own sentences
     shot(page, "3-timeline")
 
     # Entity facets narrow the list. They start folded; opened, they stay open after a reload.
@@ -327,6 +328,27 @@ def test_streamed_answer_token_by_token_and_cancel(page, fake_live):
     assert page.locator("#ask-cancelled").inner_text().startswith("Cancelled after")
     page.wait_for_timeout(2500)  # the rest of the stream, had it not been cancelled, would have arrived by now
     assert page.locator("#answer-text").count() == 0
+    assert not page.js_errors, page.js_errors
+
+
+def test_model_written_text_is_labelled(page, fake_live):
+    """The local model's topic paragraph and memo brief carry the label; the memos' own sentences do not."""
+    page.goto(fake_live + "/")
+    page.locator(".memo-item").first.wait_for()
+    page.click("#tab-topic")
+    page.fill("#topic-query", "harbour of Tartus")
+    page.click("#topic-form button[type=submit]")
+    page.wait_for_selector("#timeline li")
+    expected = api(fake_live, "POST", "/summarise", {"query": "harbour of Tartus", "k": 10})
+    assert expected["method"].startswith("abstractive")
+    assert page.locator("#topic-brief .model-label").text_content() == "model-written"
+    assert page.locator("#topic-brief-text").inner_text() == expected["brief"]
+    assert page.locator("#timeline .model-label").count() == 0
+    page.locator("#timeline li .link").first.click()
+    page.wait_for_selector("#model-brief-text")
+    assert page.locator("#model-brief h3 .model-label").text_content() == "model-written"
+    assert page.locator("#memo-brief .model-label, #memo-text .model-label").count() == 0
+    shot(page, "11-model-written")
     assert not page.js_errors, page.js_errors
 
 
