@@ -21,6 +21,7 @@ def open_engine(data_dir: Path | None = None, llm: bool = True) -> Iterator["Eng
     from service.config import load_config
     from service.engine import build_engine
     from service.errors import MemoError
+    from service.storage import preflight
 
     try:
         # A command is over in seconds: no background brief worker (the server's job), whatever the settings.
@@ -29,13 +30,38 @@ def open_engine(data_dir: Path | None = None, llm: bool = True) -> Iterator["Eng
             overrides["LLM"] = "none"
         if data_dir:
             overrides["DATA_DIR"] = str(data_dir)
-        engine = build_engine(load_config(overrides))
+        config = load_config(overrides)
+        preflight(config)  # a data dir held by a server is refused before seconds of model loading
+        engine = build_engine(config)
     except MemoError as exc:
-        raise click.ClickException(str(exc.detail)) from None
+        raise click.ClickException(describe_detail(exc.detail)) from None
     try:
         yield engine
     finally:
         engine.close()
+
+
+def describe_detail(detail: object) -> str:
+    """An error's detail as one line: ``{"question": ["question is empty"]}`` reads ``question: question is
+    empty`` (nested fields joined with dots, several messages with ``;``)."""
+    parts: list[str] = []
+
+    def walk(value: object, path: str) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(inner, f"{path}.{key}" if path else str(key))
+        elif isinstance(value, (list, tuple)):
+            messages = [str(v) for v in value if not isinstance(v, (dict, list, tuple))]
+            if messages:
+                parts.append(f"{path}: {' '.join(messages)}" if path else " ".join(messages))
+            for inner in value:
+                if isinstance(inner, (dict, list, tuple)):
+                    walk(inner, path)
+        elif value is not None:
+            parts.append(f"{path}: {value}" if path else str(value))
+
+    walk(detail, "")
+    return "; ".join(parts)
 
 
 def _fail_on_domain_errors(fn):
@@ -49,7 +75,8 @@ def _fail_on_domain_errors(fn):
         try:
             return fn(*args, **kwargs)
         except MemoError as exc:
-            raise click.ClickException(f"{exc.title}: {exc.detail}") from None
+            detail = describe_detail(exc.detail)
+            raise click.ClickException(f"{exc.title}: {detail}" if detail else exc.title) from None
 
     return wrapper
 
@@ -204,6 +231,7 @@ def topic(query: str, k: int, date_from, date_to, entities: tuple[str, ...], as_
 @click.option("--date-from", type=click.DateTime(["%Y-%m-%d"]))
 @click.option("--date-to", type=click.DateTime(["%Y-%m-%d"]))
 @click.option("--json", "as_json", is_flag=True)
+@_fail_on_domain_errors
 def list_memos(limit: int, offset: int, tags: tuple[str, ...], entities: tuple[str, ...], date_from, date_to,
                as_json: bool) -> None:
     """List memos, newest first."""
@@ -217,7 +245,8 @@ def list_memos(limit: int, offset: int, tags: tuple[str, ...], entities: tuple[s
         click.echo(json.dumps({"items": [memo_summary(m) for m in items], "total": total}, indent=2))
         return
     for m in items:
-        click.echo(f"{m.id}  {m.date or '-':10}  {m.type or '-':8}  {m.title}")
+        tags = f"  [{', '.join(m.tags)}]" if m.tags else ""
+        click.echo(f"{m.id}  {m.date or '-':10}  {m.type or '-':8}  {m.title}{tags}")
     click.echo(f"{len(items)} of {total}", err=True)
 
 

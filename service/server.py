@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
+from typing import Any, Mapping
 
 from gunicorn.app.base import BaseApplication
 
@@ -23,7 +26,23 @@ class MemoServer(BaseApplication):
     def load(self):
         from service import create_app
 
-        return create_app()
+        app = create_app()  # in the worker: it opens the data dir and takes its lock
+        name_master_as_holder(app.config)
+        return app
+
+
+def name_master_as_holder(config: Mapping[str, Any], master: int | None = None) -> None:
+    """The data-dir lock records the pid of the process that took it, gunicorn's worker; the pid to stop is
+    the master's (``memo serve`` itself, which restarts a killed worker). Rewrite the holder the refusal
+    message names, while the worker keeps the lock itself. No data dir (a database URL): nothing to name."""
+    if config.get("DATABASE_URL"):
+        return
+    from service.storage.embedded import LOCK_FILE
+
+    master = os.getppid() if master is None else master
+    with open(Path(config["DATA_DIR"]) / LOCK_FILE, "r+") as holder:  # the lock is advisory: writing is allowed
+        holder.write(f"{master} (memo serve; its worker is pid {os.getpid()})")
+        holder.truncate()
 
 
 def check_storage() -> None:

@@ -1,22 +1,28 @@
 """The analyst's page in headless Debian Chromium (Playwright), against the app on the real models.
 
 Skips with a message when Chromium or Playwright is missing; under ``CI=true`` that is a failure instead.
-Screenshots go to ``test-artifacts/``.
+Screenshots go to ``test-artifacts/`` (``MEMO_ARTIFACTS`` overrides). The layout and streaming tests use the
+deterministic fake models (a scripted LLM slowed to a token every 0.15 s) through the same registry.
 """
 from __future__ import annotations
 
 import json
 import os
 import threading
+import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from tests.fakes import ScriptedGenerator
+from tests.test_engine import MEMO_A
+
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
 ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "test-artifacts"
+ARTIFACTS = Path(os.environ.get("MEMO_ARTIFACTS", ROOT / "test-artifacts"))
 CHROMIUM = Path(os.environ.get("MEMO_CHROMIUM", "/usr/bin/chromium"))
 # Required on this kind of machine; Playwright adds its own --user-data-dir (a fresh one per test).
 CHROMIUM_FLAGS = [
@@ -69,18 +75,54 @@ class AuthRecorder:
 @pytest.fixture
 def live(real_app):
     """The app (seed memo stored) on a real HTTP server on 127.0.0.1, in a thread."""
-    from werkzeug.serving import make_server
-
     recorder = AuthRecorder(real_app.wsgi_app)
     real_app.wsgi_app = recorder
-    server = make_server("127.0.0.1", 0, real_app, threaded=True)
+    with serve(real_app) as base:
+        yield base, recorder
+
+
+@contextmanager
+def serve(app):
+    """``app`` on a real HTTP server on 127.0.0.1, in a thread: yields its base URL."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}", recorder
+        yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
         thread.join(10)
+
+
+class SlowScriptedGenerator(ScriptedGenerator):
+    """The scripted LLM, a word every 0.15 s: slow enough to watch the page take the tokens one by one."""
+
+    def stream(self, prompt: str, max_tokens: int):
+        for word in super().stream(prompt, max_tokens):
+            time.sleep(0.15)
+            yield word
+
+
+@pytest.fixture
+def fake_live(config, monkeypatch):
+    """An app on the fake models and the slow scripted LLM, with 30 memos: a list longer than the screen."""
+    import models
+    from service import create_app
+
+    monkeypatch.setitem(models.GENERATORS._factories, "slow-fake", SlowScriptedGenerator)
+    app = create_app({**config, "LLM": "slow-fake", "BRIEF_WORKER": False})
+    engine = app.extensions["memo"]
+    engine.ingest(MEMO_A, tags=["ports"])
+    for day in range(1, 30):
+        engine.ingest(f"{day} Mar 2023; NOTE: Weekly shipping note number {day} for the eastern ports. "
+                      f"Cargo volumes changed by {day} percent. The harbour master filed it.")
+    try:
+        with serve(app) as base:
+            yield base
+    finally:
+        engine.close()
 
 
 @pytest.fixture
@@ -118,9 +160,10 @@ def marked(page, selector: str) -> str:
     return "".join(page.locator(selector).all_text_contents())
 
 
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"page-{name}.png"), full_page=True)
+def shot(page, name: str, full_page: bool = True) -> None:
+    """A screenshot of the whole page, or (``full_page=False``) of what the window shows."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"page-{name}.png"), full_page=full_page)
 
 
 def test_upload_brief_ask_topic_and_facets_in_the_page(page, live):  # page first: a skip loads no model
@@ -170,6 +213,17 @@ def test_upload_brief_ask_topic_and_facets_in_the_page(page, live):  # page firs
     source = page.locator(f'#answer .source[data-memo="{memo_id}"]')
     assert "".join(source.locator("mark.answer").all_text_contents()) == expected["span"]["quote"]
     assert expected["span"]["quote"] in "".join(source.locator("mark.cite").all_text_contents())
+    # The cited passage comes with its neighbours (markup in them stays text); the whole memo is folded.
+    passage = source.locator(".passage").inner_text()
+    assert "Officials in Moscow said" in passage and "mayor of Tartus" in passage and "<b>not bold</b>" in passage
+    assert source.locator(".passage img, .passage b").count() == 0
+    assert not source.locator("details.whole").evaluate("d => d.open")
+    source.locator("details.whole summary").click()
+    expect(source.locator("details.whole .memo-text")).not_to_be_empty()  # filled on the toggle event
+    assert source.locator("details.whole .memo-text").inner_text() == UPLOAD
+    label = "Possible answer" if expected["confidence"] < 0.5 else "Answer"
+    assert page.locator("#answer-label").text_content() == label
+    assert page.locator("#answer-passage").count() == (1 if label == "Possible answer" else 0)
     shot(page, "2-answer")
 
     # A question the memos do not answer is shown as such.
@@ -188,9 +242,15 @@ def test_upload_brief_ask_topic_and_facets_in_the_page(page, live):  # page firs
     assert [t["memo_id"] for t in timeline][-1] == memo_id and len(timeline) >= 2
     assert page.locator("#timeline li .link").all_text_contents() == [t["title"] for t in timeline]
     assert page.locator("#topic-brief").inner_text()
+    assert page.locator("#topic-brief .model-label").count() == 0  # no LLM here: the memos' own sentences
     shot(page, "3-timeline")
 
-    # Entity facets narrow the list.
+    # Entity facets narrow the list. They start folded; opened, they stay open after a reload.
+    assert not page.locator("#facet-entities").is_visible()
+    page.click("#facets summary")
+    page.reload()
+    page.locator(".memo-item").first.wait_for()
+    assert page.evaluate("document.getElementById('facets').open") is True
     page.locator("#facet-entities .chip", has_text="Putin").first.click()
     expect(page.locator("#total")).to_have_text("1")
     assert "Syrian President" in page.locator("#memo-list").inner_text()
@@ -208,3 +268,140 @@ def test_upload_brief_ask_topic_and_facets_in_the_page(page, live):  # page firs
     assert recorder.seen and all(auth == f"Bearer {TOKEN}" for _, _, auth in recorder.seen), recorder.seen
     assert not page.js_errors, page.js_errors
 
+
+
+def _visible_box(page, selector: str) -> dict:
+    box = page.locator(selector).bounding_box()
+    assert box is not None, selector
+    return box
+
+
+def test_streamed_answer_token_by_token_and_cancel(page, fake_live):
+    from playwright.sync_api import expect
+
+    base = fake_live
+    page.goto(base + "/")
+    page.locator(".memo-item").first.wait_for()
+    assert page.locator("#ask-llm").is_visible()
+    page.check("#ask-generative")
+    page.fill("#question", "What did engineers add to the harbour of Tartus?")
+    # Record every text the streaming box shows, as the DOM changes.
+    page.evaluate("""() => {
+      window.__seen = [];
+      new MutationObserver(() => {
+        const s = document.getElementById("answer-stream");
+        if (s && s.textContent !== window.__seen[window.__seen.length - 1]) window.__seen.push(s.textContent);
+      }).observe(document.getElementById("answer"), { subtree: true, childList: true, characterData: true });
+    }""")
+    page.click("#ask-form button[type=submit]")
+    page.wait_for_function("() => window.__seen.length >= 3")
+    assert page.locator("#ask-elapsed").inner_text().endswith(" s")
+    assert page.locator("#ask-progress .model-label, #answer .model-label").count() >= 1
+    shot(page, "5-streaming")
+    page.wait_for_selector("#answer-text")
+    seen = [t for t in page.evaluate("window.__seen") if t]
+    expected = api(base, "POST", "/ask", {"question": "What did engineers add to the harbour of Tartus?",
+                                          "mode": "generative"})
+    assert len(seen) >= 3, seen
+    assert all(b.startswith(a) and len(b) > len(a) for a, b in zip(seen, seen[1:])), seen
+    assert seen[-1].startswith(expected["generated"].split()[0]), (seen, expected["generated"])
+    assert page.locator("#answer-text").inner_text() == expected["answer"]
+    assert page.locator("#model-answer .model-label").text_content() == "model-written"
+    assert page.locator("#model-answer .model-text").inner_text() == expected["generated"]
+    label = "Possible answer" if expected["confidence"] < 0.5 else "Answer"
+    assert page.locator("#answer-label").text_content().startswith(label)
+    # A weekly note cited for its last sentence: the sentence before it shows, the memo's first does not
+    # until the whole memo is unfolded.
+    note = page.locator("#answer .source", has_text="Weekly shipping note").first
+    passage = note.locator(".passage").inner_text()
+    assert passage.startswith("\u2026 Cargo volumes changed by") and passage.endswith("The harbour master filed it.")
+    assert "Weekly shipping note number" not in passage
+    note.locator("details.whole summary").click()
+    expect(note.locator("details.whole .memo-text")).to_contain_text("Weekly shipping note number")
+    shot(page, "6-streamed-answer")
+
+    # Cancel stops the wait at once and says so.
+    page.click("#ask-form button[type=submit]")
+    page.wait_for_function("() => document.getElementById('answer-stream')?.textContent.length > 0")
+    page.click("#ask-cancel")
+    page.wait_for_selector("#ask-cancelled")
+    assert page.locator("#ask-cancelled").inner_text().startswith("Cancelled after")
+    page.wait_for_timeout(2500)  # the rest of the stream, had it not been cancelled, would have arrived by now
+    assert page.locator("#answer-text").count() == 0
+    assert not page.js_errors, page.js_errors
+
+
+def test_model_written_text_is_labelled(page, fake_live):
+    """The local model's topic paragraph and memo brief carry the label; the memos' own sentences do not."""
+    page.goto(fake_live + "/")
+    page.locator(".memo-item").first.wait_for()
+    page.click("#tab-topic")
+    page.fill("#topic-query", "harbour of Tartus")
+    page.click("#topic-form button[type=submit]")
+    page.wait_for_selector("#timeline li")
+    expected = api(fake_live, "POST", "/summarise", {"query": "harbour of Tartus", "k": 10})
+    assert expected["method"].startswith("abstractive")
+    assert page.locator("#topic-brief .model-label").text_content() == "model-written"
+    assert page.locator("#topic-brief-text").inner_text() == expected["brief"]
+    assert page.locator("#timeline .model-label").count() == 0
+    page.locator("#timeline li .link").first.click()
+    page.wait_for_selector("#model-brief-text")
+    assert page.locator("#model-brief h3 .model-label").text_content() == "model-written"
+    assert page.locator("#memo-brief .model-label, #memo-text .model-label").count() == 0
+    shot(page, "11-model-written")
+    assert not page.js_errors, page.js_errors
+
+
+def _open_memo(page, which: str) -> None:
+    last = getattr(page.locator(".memo-item"), which)
+    last.scroll_into_view_if_needed()
+    title = last.locator(".memo-title").inner_text()
+    last.click()
+    page.wait_for_selector("#memo-brief li")
+    assert page.locator("#memo-title").inner_text() == title
+
+
+def _pane_in_view(page) -> None:
+    box = _visible_box(page, "#pane-memo")
+    height = page.evaluate("window.innerHeight")
+    assert 0 <= box["y"] < height - 100, box  # its top, with the title, is on screen
+    title = _visible_box(page, "#memo-title")
+    assert 0 <= title["y"] and title["y"] + title["height"] <= height, title
+
+
+def test_memo_pane_in_view_after_a_click_low_in_the_list(page, fake_live):
+    page.goto(fake_live + "/")
+    page.locator(".memo-item").first.wait_for()
+    page.click("#more")
+    page.wait_for_function("() => document.querySelectorAll('.memo-item').length == 30")
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    _open_memo(page, "last")
+    _pane_in_view(page)
+    shot(page, "7-memo-in-view", full_page=False)
+
+
+def test_narrow_layout_fits_420px(page, fake_live):
+    page.set_viewport_size({"width": 420, "height": 860})
+    page.goto(fake_live + "/")
+    page.locator(".memo-item").first.wait_for()
+    width = page.evaluate("window.innerWidth")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    save = _visible_box(page, "#token-form button")
+    assert save["x"] >= 0 and save["x"] + save["width"] <= width, save
+    header = _visible_box(page, ".bar")
+    assert header["height"] > _visible_box(page, "#token-form")["height"] * 1.5  # it wrapped instead of overflowing
+    shot(page, "8-narrow")
+
+    # Below the list on a narrow screen, the memo pane still comes into view when a memo is opened.
+    _open_memo(page, "first")
+    _pane_in_view(page)
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    shot(page, "9-narrow-memo", full_page=False)
+
+    page.click("#tab-ask")
+    page.fill("#question", "What did engineers add to the harbour of Tartus?")
+    page.click("#ask-form button[type=submit]")
+    page.wait_for_selector("#answer-text")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    shot(page, "10-narrow-answer")
+    assert not page.js_errors, page.js_errors

@@ -108,3 +108,61 @@ def test_commands_that_never_generate_do_not_load_the_llm(runner, monkeypatch, t
     with cli._eval_engine(tmp_path / "eval", llm=True) as engine:
         assert engine.writer is not None
     assert loads == [1]
+
+
+def test_invalid_input_prints_the_field_and_its_message(runner, tmp_path):
+    (tmp_path / "a.txt").write_text(MEMO_A)
+    runner.invoke(main, ["ingest", str(tmp_path / "a.txt")])
+    r = runner.invoke(main, ["ask", ""])
+    assert r.exit_code == 1
+    assert r.output.strip() == "Error: Invalid input: question: question is empty"
+    r = runner.invoke(main, ["ingest", str(tmp_path / "missing.txt")])  # click's own check, not ours
+    assert r.exit_code == 2
+    (tmp_path / "empty.txt").write_text("   ")
+    r = runner.invoke(main, ["ingest", str(tmp_path / "empty.txt")])
+    assert "{" not in r.output and "[" not in r.output, r.output
+
+
+def test_describe_detail_flattens_nested_fields():
+    from service.cli import describe_detail
+
+    assert describe_detail({"json": {"tags": {"0": ["too long"]}, "k": ["must be 1-50", "an integer"]}}) == \
+        "json.tags.0: too long; json.k: must be 1-50 an integer"
+    assert describe_detail("plain words") == "plain words"
+    assert describe_detail(None) == ""
+
+
+def test_list_shows_tags(runner, tmp_path):
+    (tmp_path / "a.txt").write_text(MEMO_A)
+    (tmp_path / "b.txt").write_text(MEMO_B)
+    runner.invoke(main, ["ingest", str(tmp_path / "a.txt"), "--tag", "ports", "--tag", "navy"])
+    runner.invoke(main, ["ingest", str(tmp_path / "b.txt")])
+    lines = runner.invoke(main, ["list"]).output.splitlines()[:-1]  # the last line is the count (stderr)
+    assert len(lines) == 2
+    assert sorted(line.endswith("  [ports, navy]") for line in lines) == [False, True]
+    assert not any(line.endswith("[]") for line in lines)
+
+
+def test_a_held_data_dir_is_refused_before_models_load_and_names_the_server(runner, monkeypatch, tmp_path):
+    """The server's worker holds the lock; the message names the master (the pid to stop), and the
+    command gives up before building the embedder."""
+    import models
+    from service.server import name_master_as_holder
+    from service.storage.embedded.lock import DataDirLock
+    from tests.fakes import HashEmbedder
+
+    built = []
+    monkeypatch.setitem(models.EMBEDDERS._factories, "counting", lambda: built.append(1) or HashEmbedder())
+    monkeypatch.setenv("MEMO_EMBEDDER", "counting")
+    data = tmp_path / "data"
+    data.mkdir()
+    held = DataDirLock(data / "lock")
+    try:
+        name_master_as_holder({"DATA_DIR": str(data)}, master=4242)
+        r = runner.invoke(main, ["ask", "who holds it?"])
+        assert r.exit_code == 1
+        assert f"{data} is in use by pid 4242 (memo serve; its worker is pid " in r.output, r.output
+        assert built == []
+    finally:
+        held.release()
+    assert runner.invoke(main, ["list"]).exit_code == 0 and built == [1]

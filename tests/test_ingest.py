@@ -111,3 +111,23 @@ def test_header_end_and_sentences_stay_inside_the_text(text):
     for s, e in draft.sentences:
         assert 0 <= s < e <= len(draft.text)
         assert draft.text[s:e] == draft.text[s:e].strip()
+
+
+@pytest.mark.parametrize(
+    "text, title",
+    [
+        ("# Port of Tartus reopened\n\nRussian engineers finished the repairs. Ships docked.", "Port of Tartus reopened"),
+        ("## Naval update ##\nThe frigates left port.", "Naval update"),
+        ("   ### Three marks\nBody.", "Three marks"),
+        ("#hashtag is not a heading. More text.", "#hashtag is not a heading."),
+        ("4 Feb 2024; MEMO: # Tartus reopened\nThe piers were rebuilt.", "Tartus reopened"),
+    ],
+)
+def test_a_markdown_heading_gives_the_title_without_its_marks(text, title):
+    draft = prepare_memo(text, split=SPLIT, max_chars=10_000)
+    assert draft.title == title
+    assert draft.text == text.strip()  # the stored text keeps its Markdown
+
+
+def test_a_bare_heading_mark_is_left_alone():
+    assert make_title("#") == "#"

@@ -43,7 +43,7 @@ def test_a_second_process_on_the_same_data_dir_is_refused(tmp_path):
             done = subprocess.run([sys.executable, "-m", "service.cli", *argv], cwd=ROOT, env=first.env,
                                   capture_output=True, text=True, timeout=120)
             assert done.returncode == 1, (argv, done.stdout, done.stderr)
-            assert f"{data} is in use by pid" in done.stderr, done.stderr
+            assert f"{data} is in use by pid {first.proc.pid} (memo serve; its worker is pid" in done.stderr, done.stderr
         # the first server is unharmed
         assert first.call("GET", f"/memos/{memo['id']}")[0] == 200
         assert first.call("GET", "/health")[1]["memos"] == 1

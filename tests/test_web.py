@@ -10,7 +10,7 @@ def test_the_page_is_self_contained(client):
     assert "script-src 'self'" in csp and "default-src 'none'" in csp
     html = r.get_data(as_text=True)
     assert "http://" not in html and "https://" not in html and "<script>" not in html
-    for asset in ("/page/page.js", "/page/api.js", "/page/dom.js", "/page/page.css"):
+    for asset in ("/page/page.js", "/page/answer.js", "/page/api.js", "/page/dom.js", "/page/page.css"):
         served = client.get(asset)
         assert served.status_code == 200 and served.mimetype in ("text/javascript", "text/css"), asset
         body = served.get_data(as_text=True)

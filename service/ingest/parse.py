@@ -27,6 +27,8 @@ _DATE_PATTERNS = (
 # "<date> ; MEMO:"  the type is an upper-case word or two ("MEMO", "PRESS RELEASE").
 _TYPE = re.compile(r"\s*[;,|\u2013\u2014-]?\s*(?P<type>[A-Z][A-Z&/ -]{1,29}[A-Z])\s*:\s*")
 _DATE_ONLY_TAIL = re.compile(r"\s*[;:|\u2013\u2014-]\s*")
+# A Markdown ATX heading line: "## Title", optionally closed "## Title ##".
+_MARKDOWN_HEADING = re.compile(r"[ \t]{0,3}#{1,6}[ \t]+(?P<title>[^\n]*?)(?:[ \t]+#+)?[ \t]*(?:\n|$)")
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,11 @@ def parse_header(text: str) -> Header:
 
 
 def make_title(first_sentence: str) -> str:
-    """A title from the memo's first sentence, cut at a word boundary."""
+    """A title from the memo's first sentence, cut at a word boundary. A Markdown heading gives the title
+    without its ``#`` marks (and without the paragraph after it, should the splitter have joined them)."""
+    heading = _MARKDOWN_HEADING.match(first_sentence)
+    if heading and heading.group("title").strip():
+        first_sentence = heading.group("title")
     title = " ".join(first_sentence.split())
     if len(title) <= TITLE_MAX_CHARS:
         return title

@@ -39,14 +39,16 @@ export function offsetMapper(text) {
 }
 
 /**
- * The memo text as a fragment, with ranges marked. A range is {start, end, cls, mark}: `mark` ranges
- * become <mark> (brief sentences, citations, the answer), the others <span> (entities). Overlapping
- * ranges split the text into segments that carry every class that covers them.
+ * The memo text (or its part between UTF-16 offsets `from` and `to`) as a fragment, with ranges marked. A
+ * range is {start, end, cls, mark} in code points: `mark` ranges become <mark> (brief sentences, citations,
+ * the answer), the others <span> (entities). Overlapping ranges split the text into segments that carry
+ * every class that covers them.
  */
-export function markedText(text, ranges) {
+export function markedText(text, ranges, from = 0, to = text.length) {
   const at = offsetMapper(text);
-  const spans = ranges.map((r) => ({ ...r, s: at(r.start), e: at(r.end) })).filter((r) => r.e > r.s);
-  const cuts = new Set([0, text.length]);
+  const spans = ranges.map((r) => ({ ...r, s: Math.max(from, at(r.start)), e: Math.min(to, at(r.end)) }))
+    .filter((r) => r.e > r.s);
+  const cuts = new Set([from, to]);
   spans.forEach((r) => { cuts.add(r.s); cuts.add(r.e); });
   const points = [...cuts].sort((a, b) => a - b);
   const fragment = document.createDocumentFragment();
@@ -67,6 +69,34 @@ export function markedText(text, ranges) {
     fragment.append(node);
   }
   return fragment;
+}
+
+// Where a sentence (or a line) ends: after . ! ? and any closing quotes or brackets, before white space.
+const SENTENCE_END = /[.!?]["'\u201d\u2019)\]]*\s+|\n+/g;
+
+/**
+ * The parts of `text` to show first for `ranges` (code points): each range with the sentence before and
+ * the sentence after it, overlapping parts merged. Returns [from, to] pairs in UTF-16 units, in order.
+ */
+export function passageWindows(text, ranges) {
+  const at = offsetMapper(text);
+  const bounds = [0];
+  for (const m of text.matchAll(SENTENCE_END)) bounds.push(m.index + m[0].length);
+  bounds.push(text.length);
+  const windows = ranges.map((r) => {
+    const s = at(r.start);
+    const e = at(r.end);
+    const first = bounds.findLastIndex((b) => b <= s);
+    const last = bounds.findIndex((b) => b >= e);
+    return [bounds[Math.max(0, first - 1)], bounds[Math.min(bounds.length - 1, (last < 0 ? bounds.length - 1 : last) + 1)]];
+  }).sort((x, y) => x[0] - y[0]);
+  const merged = [];
+  for (const w of windows) {
+    const prev = merged[merged.length - 1];
+    if (prev && w[0] <= prev[1]) prev[1] = Math.max(prev[1], w[1]);
+    else merged.push([...w]);
+  }
+  return merged;
 }
 
 export function scrollToFirst(box, selector) {

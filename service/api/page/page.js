@@ -2,9 +2,11 @@
 // Memo text only ever reaches the page as text nodes (textContent, append of strings): never parsed as HTML.
 
 import { TOKEN_KEY, api, query, token } from "./api.js";
+import { ask, modelLabel } from "./answer.js";
 import { clear, el, formatDate, markedText, scrollToFirst } from "./dom.js";
 
 const PAGE_SIZE = 20;
+const FACETS_KEY = "memo-facets-open";
 const KINDS = { PERSON: "People", GPE: "Places", LOC: "Places", FAC: "Places", ORG: "Organisations" };
 const KIND_CLASS = { PERSON: "person", GPE: "place", LOC: "place", FAC: "place", ORG: "org" };
 
@@ -144,6 +146,7 @@ async function openMemo(id, extra = []) {
   showTab("memo");
   const box = $("memo");
   clear(box, el("p", { class: "hint" }, "Loading…"));
+  bringIntoView(document.querySelector("section.main"));
   try {
     const [memo, brief] = await Promise.all([api("GET", "/memos/" + encodeURIComponent(id)), api("GET", "/memos/" + encodeURIComponent(id) + "/brief")]);
     const ranges = [
@@ -182,6 +185,17 @@ async function openMemo(id, extra = []) {
   }
 }
 
+/** Scroll `node` to the top of the window (below the header) unless its top is already in view. */
+function bringIntoView(node) {
+  const top = node.getBoundingClientRect().top;
+  const header = document.querySelector(".bar").getBoundingClientRect();
+  const covered = getComputedStyle(document.querySelector(".bar")).position === "sticky" ? header.bottom : 0;
+  if (top < covered || top > window.innerHeight * 0.6) {
+    node.style.scrollMarginTop = covered + 8 + "px";
+    node.scrollIntoView({ block: "start" });
+  }
+}
+
 /** The local model's brief, each sentence titled with the memo sentence that supports it. */
 async function loadModelBrief(id) {
   try {
@@ -192,7 +206,7 @@ async function loadModelBrief(id) {
       clear(box, el("p", { class: "hint" }, "The model's brief did not hold up against the memo; the key sentences above stand."));
       return;
     }
-    clear(box, el("h3", {}, "In brief, by the local model"),
+    clear(box, el("h3", {}, "In brief, by the local model ", modelLabel()),
       el("p", { id: "model-brief-text" }, brief.sentences.map((s) => el("span", { title: "supported by: " + s.quote }, s.text + " "))));
   } catch (err) {
     const box = $("model-brief");
@@ -221,58 +235,16 @@ function startSearch(event, inputId, boxId) {
   return value || null;
 }
 
-async function ask(event) {
-  const question = startSearch(event, "question", "answer");
+function askQuestion(event) {
+  event.preventDefault();
+  const question = $("question").value.trim();
   if (!question) return;
-  const box = $("answer");
   const body = { question };
-  if (state.llm && $("ask-generative").checked) body.mode = "generative";
   if ($("ask-filtered").checked) {
     Object.assign(body, { date_from: state.from || undefined, date_to: state.to || undefined,
       tags: state.tag ? [state.tag] : undefined, entities: state.entities.length ? state.entities : undefined });
   }
-  try {
-    const result = await api("POST", "/ask", body);
-    await renderAnswer(box, result);
-  } catch (err) {
-    clear(box, el("p", { class: "msg bad" }, err.message));
-  }
-}
-
-async function renderAnswer(box, result) {
-  const head = result.abstained
-    ? el("div", { class: "abstain", id: "abstain" },
-        el("strong", {}, "Not in the memos."),
-        " Nothing stored supports an answer to that question", result.citations.length ? "; the closest passages follow." : ".")
-    : el("div", { class: "answer" },
-        el("p", { class: "answer-text", id: "answer-text" }, result.answer),
-        el("p", { class: "confidence" }, "support " + Math.round(result.confidence * 100) + "%",
-          result.grounding === "extractive-fallback" ? " \u00b7 the model's answer was not in the memos; this is the memos' own sentence" : ""));
-  // Cited spans, grouped by memo, each shown in its memo's text.
-  const byMemo = new Map();
-  for (const c of result.citations) {
-    if (!byMemo.has(c.memo_id)) byMemo.set(c.memo_id, []);
-    byMemo.get(c.memo_id).push(c);
-  }
-  const memos = await Promise.all([...byMemo.keys()].map((id) => api("GET", "/memos/" + encodeURIComponent(id))));
-  const sources = memos.map((memo) => {
-    const cites = byMemo.get(memo.id);
-    const ranges = cites.map((c) => ({
-      start: c.start, end: c.end, mark: true, cls: result.abstained ? "near" : "cite",
-      title: "cited, score " + c.score.toFixed(2),
-    }));
-    if (!result.abstained && result.span && result.span.memo_id === memo.id) {
-      ranges.push({ start: result.span.start, end: result.span.end, mark: true, cls: "answer", title: "the answer" });
-    }
-    const text = el("div", { class: "memo-text excerpt" }, markedText(memo.text, ranges));
-    return el("article", { class: "source", "data-memo": memo.id },
-      el("header", {},
-        el("button", { type: "button", class: "link", onclick: () => openMemo(memo.id, ranges) }, memo.title),
-        el("span", { class: "date" }, formatDate(memo.date))),
-      text);
-  });
-  clear(box, head, sources.length ? el("h3", {}, result.abstained ? "Closest passages" : "Sources") : null, sources);
-  box.querySelectorAll(".excerpt").forEach((t) => scrollToFirst(t, "mark"));
+  ask($("answer"), body, state.llm && $("ask-generative").checked, openMemo);
 }
 
 // -- topic timeline --------------------------------------------------------------------------------
@@ -291,8 +263,10 @@ async function topic(event) {
         " No memo supports that topic."));
       return;
     }
+    const written = result.method.startsWith("abstractive");
     clear(box,
-      el("p", { class: "topic-brief", id: "topic-brief" }, result.brief),
+      el("p", { class: "topic-brief" + (written ? " model" : ""), id: "topic-brief" }, written ? [modelLabel(), " "] : null,
+        el("span", { id: "topic-brief-text" }, result.brief)),
       el("ol", { class: "timeline", id: "timeline" }, result.timeline.map((t) => el("li", {},
         el("span", { class: "when" }, formatDate(t.date)),
         el("div", { class: "what" },
@@ -381,7 +355,9 @@ function start() {
   });
   for (const tab of ["ask", "topic", "memo"]) $("tab-" + tab).addEventListener("click", () => showTab(tab));
   $("add-form").addEventListener("submit", addMemo);
-  $("ask-form").addEventListener("submit", ask);
+  $("ask-form").addEventListener("submit", askQuestion);
+  $("facets").open = localStorage.getItem(FACETS_KEY) === "open";
+  $("facets").addEventListener("toggle", () => localStorage.setItem(FACETS_KEY, $("facets").open ? "open" : "closed"));
   $("topic-form").addEventListener("submit", topic);
   $("more").addEventListener("click", () => loadList(true).catch((err) => showError(err.message)));
   $("filter-form").addEventListener("submit", (event) => {
