@@ -41,7 +41,7 @@ DEFAULTS: dict[str, object] = {
     "LLM_RETRY_AFTER_S": 10,
     "CHUNK_TOKENS": 128,
     "CHUNK_OVERLAP": 1,
-    "ABSTAIN_BELOW": 0.68,
+    "ABSTAIN_BELOW": 0.70,
     # input limits (422 above them). A memo's ingest time grows with its length: on 2 CPU cores a
     # 500k-character single-line memo took 66-77 s in three runs (scripts/long_memo.py).
     "MAX_MEMO_CHARS": 500_000,

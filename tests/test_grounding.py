@@ -88,3 +88,25 @@ def test_list_answers_need_every_item_in_one_sentence():
     assert fleet[0][located.start : located.end] == "Moskva cruiser, two frigates built in 2010 and several older submarines"
     assert locate("Hmeimim Air Base, the Kremlin", SENTENCES) is None
     assert locate("Hmeimim Air Base and 2015", SENTENCES) is None, "items from two sentences are not one citation"
+
+
+def test_a_grounded_answer_is_surer_when_it_overlaps_the_extractive_answer():
+    from service.answer.generative import GenerativeSettings, ground_answer
+    from service.types import Answer, Citation, Passage
+
+    text = SENTENCES[0]
+    sentence = Citation("m", 0, len(text), text, 0.7)
+    facility = Citation("m", 69, 90, "Tartus naval facility", 0.7)
+    context = [Passage("m", 0, len(text), text, np.zeros(2, dtype=np.float32), 0.5)]
+    extractive = Answer(facility.quote, 0.6, False, (sentence,), facility)
+    inside = ground_answer("Which naval facility?", "the Tartus naval facility", context, extractive)
+    outside = ground_answer("Which air base?", "Hmeimim Air Base", context, extractive)
+    assert inside.grounding == outside.grounding == "grounded"
+    assert inside.confidence > 0.5 > outside.confidence
+    # calibrated, not copied: the extractive confidence moves it only a little
+    surer = ground_answer("Which naval facility?", "Tartus naval facility", context,
+                          Answer(facility.quote, 0.9, False, (sentence,), facility))
+    assert inside.confidence < surer.confidence < inside.confidence + 0.1
+    # a fallback is the extractive answer: its confidence stays
+    fallback = ground_answer("Which port?", "Latakia", context, extractive, settings=GenerativeSettings())
+    assert fallback.grounding == "extractive-fallback" and fallback.confidence == 0.6
