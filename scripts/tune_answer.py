@@ -3,9 +3,10 @@
 Runs the service's own ask path (as `memo eval qa`) with abstention off, so every question gets its
 support (the best sentence's score plus its margin over the next candidates) twice: once with its own
 context stored (answerable) and once with it filtered out (unanswerable). Prints the trade-off per
-threshold for each file and a logistic fit of P(the answer holds the gold answer | support) over every
-file, each weighing the same whatever its size: tuned on one kind of text alone, the threshold did not
-transfer to the other (XQuAD's Wikipedia paragraphs vs long news memos).
+threshold for each file and a logistic fit of P(the answer holds the gold answer | support) where the
+curve is shown (answers at or above ``--threshold``, and every unanswerable pass, all wrong), each file
+weighing the same whatever its size: tuned on one kind of text alone, the threshold did not transfer to
+the other (XQuAD's Wikipedia paragraphs vs long news memos).
 
     python scripts/news_sets.py --layout lead --out /tmp/news/lead_dev.jsonl
     .venv/bin/python scripts/tune_answer.py ../shared/eval/qa_xquad_dev.jsonl /tmp/news/lead_dev.jsonl
@@ -67,6 +68,8 @@ def main() -> None:
     parser.add_argument("files", type=Path, nargs="+")
     parser.add_argument("--data-dir", type=Path, help="one per file, in order (ingested memos are reused)",
                         action="append")
+    parser.add_argument("--threshold", type=float, default=0.70,
+                        help="the curve is fit where it is shown: answers at or above it, and every unanswerable pass")
     args = parser.parse_args()
     data_dirs = args.data_dir or [None] * len(args.files)
     sets = [support_rows(f, d) for f, d in zip(args.files, data_dirs)]
@@ -76,9 +79,10 @@ def main() -> None:
         for t in thresholds:
             answered = answerable >= t
             print(f"{t:9.2f} {answered.mean():9.3f} {(answered * contained).mean():19.3f} {(blind < t).mean():23.3f}")
-    x = np.concatenate([np.concatenate([a, b]) for a, _, b in sets])
-    y = np.concatenate([np.concatenate([c, np.zeros_like(b)]) for _, c, b in sets])
-    w = np.concatenate([np.full(2 * len(a), 1.0 / (2 * len(a))) for a, _, _ in sets])
+    kept = [(a[a >= args.threshold], c[a >= args.threshold], b) for a, c, b in sets]
+    x = np.concatenate([np.concatenate([a, b]) for a, _, b in kept])
+    y = np.concatenate([np.concatenate([c, np.zeros_like(b)]) for _, c, b in kept])
+    w = np.concatenate([np.full(len(a) + len(b), 1.0 / (len(a) + len(b)) / len(kept)) for a, _, b in kept])
     a, b = fit_logistic(x, y, w)
     print(f"confidence = 1 / (1 + exp(-({a:.3f} * support + {b:.3f})))  [P(the answer holds the gold answer)]")
 

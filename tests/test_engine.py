@@ -302,10 +302,11 @@ def test_the_reader_gets_the_memo_lead_and_the_neighbours_of_its_best_sentence(e
     # a passage read before its memo changed keeps to itself
     engine.update(memo.id, text.replace("Jane Roe", "John Doe"))
     assert surroundings(engine.storage.memos, best, 1, 1) == [best]
-    # one block per memo, best-supported memo first, none below the score floor
+    # what the model reads: the best sentence's surroundings, then the other best-scored sentences, a block
+    # per memo in text order; nothing below the score floor
     other = Passage("other", 0, 5, "Other", rows.vectors[0], 0.1)
-    settings = GenerativeSettings(memos=2, min_score=0.3)
-    blocks = context_for([(0.8, best), (0.7, best), (0.5, other), (0.2, other)], settings,
-                         lambda p, n, lead: [p, p] if p is best else [p])
-    assert blocks == [[best, best], [other]]
+    settings = GenerativeSettings(sentences=3, min_score=0.3)
+    blocks = context_for([(0.8, best), (0.7, other), (0.5, around[0]), (0.2, around[3])], settings,
+                         lambda p, n, lead: around if p is best else [p])
+    assert blocks == [around, [other]]
     assert context_for([(0.2, best)], settings) == []

@@ -302,18 +302,47 @@ def test_brief_worker_setting_reads_words_like_the_other_flags(config, monkeypat
         engine.close()
 
 
-def test_the_model_reads_the_best_memo_lead_and_the_neighbours_of_its_best_sentence(config, tmp_path):
+def test_the_model_reads_the_best_sentences_a_memo_to_a_block_in_text_order(config, tmp_path):
     app = create_app({**config, "LLM": "fake", "DATA_DIR": str(tmp_path / "data")})
     try:
-        memo = ("Port works report for the Syrian coast. Crews came from Latakia. The Tartus naval facility was "
-                "repaired in 1990 by the crews. Its pier reopened in May. Fishing boats returned. Prices of fish fell.")
+        memo = ("Port works report for the Syrian coast. The Tartus naval facility crews came from Latakia. The "
+                "Tartus naval facility was repaired in 1990 by the crews. Its pier reopened in May. Fishing boats "
+                "returned. Prices of fish fell.")
         other = "A second report: the Tartus naval facility canteen was repainted in 1992."
         for text in (memo, other):
             assert app.test_client().post("/memos", json={"text": text}).status_code == 201
         ask(app.test_client(), "When was the Tartus naval facility repaired by the crews?")
         block = generator(app).prompts[-1].split("<memo>\n", 1)[1].split("\n</memo>", 1)[0]
-        # one memo (the best-supported): its lead, then its best sentence with one neighbour either side
-        assert block == ("Port works report for the Syrian coast. Crews came from Latakia. The Tartus naval facility "
-                         "was repaired in 1990 by the crews. Its pier reopened in May.")
+        first, *others = block.split("\n\n")
+        # the best memo's best sentences in text order, then the other memo's; nothing else of the memos
+        assert first == ("The Tartus naval facility crews came from Latakia. The Tartus naval facility was repaired "
+                         "in 1990 by the crews.")
+        assert others == [other]
     finally:
         app.extensions["memo"].close()
+
+
+class Scripted15b(ScriptedGenerator):
+    name = "qwen-1.5b"
+
+
+class Scripted15bGpt4all(ScriptedGenerator):
+    name = "qwen-1.5b-gpt4all"
+
+
+def test_the_larger_model_reads_four_answer_sentences_the_default_three(config, tmp_path):
+    from models import register_generator
+
+    register_generator("fake-1.5b", Scripted15b)
+    register_generator("fake-1.5b-gpt4all", Scripted15bGpt4all)
+    for name, sentences in (("fake", 3), ("fake-1.5b", 4), ("fake-1.5b-gpt4all", 4)):
+        app = create_app({**config, "LLM": name, "DATA_DIR": str(tmp_path / name)})
+        try:
+            assert app.extensions["memo"].writer.settings.answer.sentences == sentences
+            memo = "16 Mar 2023; MEMO: " + " ".join(f"The Tartus naval facility was repaired in {1990 + i}." for i in range(6))
+            assert app.test_client().post("/memos", json={"text": memo}).status_code == 201
+            ask(app.test_client(), "When was the Tartus naval facility repaired?")
+            block = generator(app).prompts[-1].split("<memo>\n", 1)[1].split("\n</memo>", 1)[0]
+            assert block.count("repaired in") == sentences
+        finally:
+            app.extensions["memo"].close()

@@ -33,8 +33,8 @@ class AnswerSettings:
     max_citations: int = 5
     # confidence = P(the answer holds the right answer | support): a logistic fit over answerable and
     # unanswerable questions of both dev kinds
-    confidence_slope: float = 6.76
-    confidence_bias: float = -6.02
+    confidence_slope: float = 7.07
+    confidence_bias: float = -6.35
 
 
 def lexical_overlap(question_terms: list[str], sentence_terms: Sequence[str] | TermSet,
