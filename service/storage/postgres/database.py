@@ -1,0 +1,86 @@
+"""The PostgreSQL connection pool: reads in autocommit (or inside the thread's snapshot), writes as one
+transaction, snapshots as one REPEATABLE READ transaction on one connection, meta."""
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+
+def _configure(conn: psycopg.Connection) -> None:
+    from pgvector.psycopg import register_vector
+
+    register_vector(conn)
+
+
+class Database:
+    """A ``ConnectionPool`` of autocommit connections that know pgvector's types."""
+
+    def __init__(self, url: str, min_size: int, max_size: int, timeout_s: float) -> None:
+        self.url = url
+        self._local = threading.local()
+        # open=False, then open(wait=True): a database that is down fails the start instead of every request
+        self.pool = ConnectionPool(url, min_size=min_size, max_size=max_size, timeout=timeout_s,
+                                   kwargs={"autocommit": True}, configure=_configure, open=False,
+                                   name="memo", check=ConnectionPool.check_connection)
+        self.pool.open(wait=True, timeout=timeout_s)
+
+    @contextmanager
+    def read(self) -> Iterator[psycopg.Connection]:
+        """A connection for reads: the thread's snapshot connection inside ``snapshot()``, else one from
+        the pool in autocommit (each statement sees the latest commits)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            yield conn
+            return
+        with self.pool.connection() as conn:
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[psycopg.Connection]:
+        """``with db.write() as conn:`` one transaction, committed when the block ends (rolled back on an
+        error); the caller's change is acknowledged only after that commit."""
+        if getattr(self._local, "conn", None) is not None:
+            raise RuntimeError("no writes inside a snapshot")
+        with self.pool.connection() as conn:
+            with conn.transaction():
+                yield conn
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads on this thread inside see one committed state: a REPEATABLE READ, READ ONLY transaction on
+        one connection held for the block."""
+        if getattr(self._local, "conn", None) is not None:
+            yield
+            return
+        with self.pool.connection() as conn:
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                self._local.conn = conn
+                try:
+                    yield
+                finally:
+                    self._local.conn = None
+
+    def one(self, sql: str, params: Any = None) -> tuple | None:
+        with self.read() as conn:
+            return conn.execute(sql, params).fetchone()
+
+    def all(self, sql: str, params: Any = None) -> list[tuple]:
+        with self.read() as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.one("SELECT value FROM meta WHERE key = %s", (key,))
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.write() as conn:
+            conn.execute("INSERT INTO meta(key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = "
+                         "excluded.value", (key, value))
+
+    def close(self) -> None:
+        self.pool.close()
