@@ -81,6 +81,13 @@ class Busy(MemoError):
         self.headers = {"Retry-After": str(retry_after)}
 
 
+class StorageUnavailable(Busy):
+    """The database server cannot be reached (down, restarting, or every pooled connection in use past the
+    wait): 503 with ``Retry-After``; the pool reconnects by itself when the server is back."""
+
+    title = "Database unavailable"
+
+
 class ModelOff(MemoError):
     """A generative mode was asked for while no LLM is configured (``MEMO_LLM=none``)."""
 

@@ -7,7 +7,9 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from service.errors import StorageUnavailable
 
 
 def _configure(conn: psycopg.Connection) -> None:
@@ -16,17 +18,41 @@ def _configure(conn: psycopg.Connection) -> None:
     register_vector(conn)
 
 
+def connection_options(timeout_s: float) -> dict[str, Any]:
+    """libpq options for every connection: give up connecting after ``timeout_s``, and notice a peer that
+    vanished (TCP keepalives; a unix socket closes by itself) instead of waiting on it."""
+    return {"connect_timeout": max(1, round(timeout_s)), "keepalives": 1, "keepalives_idle": 10,
+            "keepalives_interval": 5, "keepalives_count": 3}
+
+
+@contextmanager
+def unavailable_as_503(retry_after: int) -> Iterator[None]:
+    """A lost or unreachable server (``OperationalError``: connection failures, but also deadlocks and
+    serialisation failures, which a retry also cures) or no free connection in time (``PoolTimeout``)
+    leaves as ``StorageUnavailable`` (503 with ``Retry-After``), never a 500."""
+    try:
+        yield
+    except (psycopg.OperationalError, PoolTimeout) as exc:
+        raise StorageUnavailable(f"the database is unavailable: {str(exc).splitlines()[0] if str(exc) else exc!r}",
+                                 retry_after=retry_after) from exc
+
+
 class Database:
     """A ``ConnectionPool`` of autocommit connections that know pgvector's types."""
 
     def __init__(self, url: str, min_size: int, max_size: int, timeout_s: float) -> None:
         self.url = url
         self._local = threading.local()
-        # open=False, then open(wait=True): a database that is down fails the start instead of every request
+        self._retry_after = max(1, round(timeout_s))
+        # check: a connection handed out is tried first (an empty query), so after a server restart the dead
+        # ones are replaced instead of failing a request each
         self.pool = ConnectionPool(url, min_size=min_size, max_size=max_size, timeout=timeout_s,
-                                   kwargs={"autocommit": True}, configure=_configure, open=False,
-                                   name="memo", check=ConnectionPool.check_connection)
-        self.pool.open(wait=True, timeout=timeout_s)
+                                   kwargs={"autocommit": True, **connection_options(timeout_s)},
+                                   configure=_configure, open=False, name="memo",
+                                   check=ConnectionPool.check_connection)
+        # open(wait=True): a database that is down fails the start instead of every request
+        with unavailable_as_503(self._retry_after):
+            self.pool.open(wait=True, timeout=timeout_s)
 
     @contextmanager
     def read(self) -> Iterator[psycopg.Connection]:
@@ -36,7 +62,7 @@ class Database:
         if conn is not None:
             yield conn
             return
-        with self.pool.connection() as conn:
+        with unavailable_as_503(self._retry_after), self.pool.connection() as conn:
             yield conn
 
     @contextmanager
@@ -45,7 +71,7 @@ class Database:
         error); the caller's change is acknowledged only after that commit."""
         if getattr(self._local, "conn", None) is not None:
             raise RuntimeError("no writes inside a snapshot")
-        with self.pool.connection() as conn:
+        with unavailable_as_503(self._retry_after), self.pool.connection() as conn:
             with conn.transaction():
                 yield conn
 
@@ -56,7 +82,7 @@ class Database:
         if getattr(self._local, "conn", None) is not None:
             yield
             return
-        with self.pool.connection() as conn:
+        with unavailable_as_503(self._retry_after), self.pool.connection() as conn:
             with conn.transaction():
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 self._local.conn = conn

@@ -54,7 +54,11 @@ def ensure_pgvector(conn: psycopg.Connection) -> None:
 def migrate(url: str, dimension: int) -> int:
     """Bring the database's schema up to date (the first replica to take the lock does the work, the others
     then find it done) and return its version. Vector columns get ``dimension``."""
-    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+    try:
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        raise DatabaseSetupError(f"cannot reach the database: {str(exc).splitlines()[0]}") from None
+    with conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
         try:
             ensure_pgvector(conn)
