@@ -13,7 +13,8 @@ import pytest
 
 from service import create_app
 from service.storage.base import VectorSpace
-from service.storage.postgres.schema import DatabaseSetupError, migrate, migrations
+from service.errors import DatabaseSetupError
+from service.storage.postgres.schema import migrate, migrations
 from tests.conftest import SEED_MEMO, SEEDS
 from tests.test_engine import MEMO_A, MEMO_B
 
@@ -178,3 +179,47 @@ def test_racing_adds_of_one_text_store_one_memo(config, database_url):
         assert total == counts["chunks"]  # the BM25 totals counted each memo once
     finally:
         engine.close()
+
+
+def test_a_narrow_filter_still_gets_k_hits_from_the_hnsw_index(database_url):
+    """With the planner forced onto the HNSW index (ef_search 40), a filter that admits 1% of the chunks still returns k
+    hits (iterative scans), and the best of them is the exact nearest admitted chunk."""
+    import numpy as np
+
+    from service.storage.postgres import PostgresSettings, PostgresStorage
+    from service.types import Chunk, MemoDraft, MemoFilter, PreparedMemo
+
+    dim, memos, per_memo = 16, 200, 10
+    rng = np.random.default_rng(7)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        # a sort costs "infinity": only the HNSW index can give the order (left alone, the planner rightly
+        # takes the exact path for a filter this narrow)
+        conn.execute(f'ALTER DATABASE "{urlsplit(database_url).path.strip("/")}" SET enable_sort = off')
+    storage = PostgresStorage(PostgresSettings(database_url), VectorSpace("random", dim))
+    try:
+        vectors = rng.normal(size=(memos, per_memo, dim)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=2, keepdims=True)
+        for m in range(memos):
+            text = " ".join(f"word{m}x{i}." for i in range(per_memo))
+            spans = [(text.index(f"word{m}x{i}."), text.index(f"word{m}x{i}.") + len(f"word{m}x{i}."))
+                     for i in range(per_memo)]
+            draft = MemoDraft(text, f"memo {m}", f"hash{m}", 0, tuple(spans), tags=("rare",) if m < 2 else ())
+            storage.memos.add(f"m{m:03d}", PreparedMemo(draft, spans, vectors[m], [Chunk(s, e, i, i) for i, (s, e)
+                                                        in enumerate(spans)], vectors[m]))
+        with storage.db.read() as conn:
+            conn.execute("ANALYZE")
+        query = rng.normal(size=dim).astype(np.float32)
+        query /= np.linalg.norm(query)
+        with storage.db.read() as conn:
+            plan = "\n".join(r[0] for r in conn.execute(
+                "EXPLAIN SELECT c.id FROM chunks c JOIN memos m ON m.id = c.memo_id WHERE EXISTS (SELECT 1 FROM "
+                "memo_tags t WHERE t.memo_id = m.id AND t.tag = ANY(%s)) ORDER BY c.embedding <#> %s LIMIT 10",
+                (["rare"], query)))
+        assert "chunks_embedding" in plan, plan
+        hits = storage.chunks.dense(query, 10, MemoFilter(tags=("rare",)))
+        admitted = vectors[:2].reshape(-1, dim)
+        assert len(hits) == 10
+        assert {storage.chunks.refs([i])[i].memo_id for i, _ in hits} <= {"m000", "m001"}
+        assert np.isclose(hits[0][1], float((admitted @ query).max()), atol=1e-5)
+    finally:
+        storage.close()

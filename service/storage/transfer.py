@@ -9,15 +9,9 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from service.errors import MemoError
+from service.errors import TransferError
 from service.storage.base import VectorSpace
 from service.types import Chunk, MemoDraft, PreparedMemo
-
-
-class TransferError(MemoError):
-    """The data dir cannot be copied, or the copy does not match it."""
-
-    title = "Migration failed"
 
 
 @dataclass(frozen=True)

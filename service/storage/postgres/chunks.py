@@ -16,14 +16,15 @@ from service.types import ChunkRef, MemoFilter
 EF_SEARCH_MAX = 1000  # pgvector's upper bound for hnsw.ef_search
 
 
-def _where(where: MemoFilter) -> tuple[str, str, list[object]]:
-    """The join to memos, the condition and its parameters for chunks (alias ``c``) of memos passing ``where``."""
+def _where(where: MemoFilter, chunks: str = "") -> tuple[str, str, list[object]]:
+    """The joins, the condition and its parameters for chunks (alias ``c``) of memos passing ``where``;
+    ``chunks``: the join that brings in ``c`` when the query does not read it already."""
     if where.is_empty():
         return "", "TRUE", []
     if where.memo_ids is not None and where == MemoFilter(memo_ids=where.memo_ids):
-        return "", "c.memo_id = ANY(%s)", [list(where.memo_ids)]
+        return chunks, "c.memo_id = ANY(%s)", [list(where.memo_ids)]
     clause, params = filter_sql(where)
-    return "JOIN memos m ON m.id = c.memo_id", clause, params
+    return f"{chunks} JOIN memos m ON m.id = c.memo_id", clause, params
 
 
 class PgChunks:
@@ -55,7 +56,7 @@ class PgChunks:
         terms = [t for w in words for t in index_terms(w)]
         if not terms or k <= 0:
             return []
-        join, clause, params = _where(where)
+        join, clause, params = _where(where, "JOIN chunks c ON c.id = p.chunk_id")
         rows = self._db.all(BM25_SQL.format(join=join, clause=clause), [terms, *params, k])
         return [(int(i), float(s)) for i, s in rows]
 
@@ -76,5 +77,5 @@ class PgChunks:
     def vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
         if not ids:
             return {}
-        rows = self._db.all("SELECT id, embedding FROM chunks WHERE id = ANY(%s)", ([int(i) for i in ids],))
+        rows = self._db.all("SELECT id, embedding FROM chunks WHERE id = ANY(%s)", ([int(i) for i in ids],), binary=True)
         return {int(r[0]): as_array(r[1]) for r in rows}

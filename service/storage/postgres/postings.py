@@ -26,10 +26,11 @@ def add_postings(conn: psycopg.Connection, ids: Sequence[int], counts: Sequence[
     """Postings of new chunks ``ids`` (their terms ``counts``) and the statistics they change."""
     if not ids:
         return
-    with conn.cursor().copy("COPY chunk_terms (term, chunk_id, tf) FROM STDIN") as copy:
+    with conn.cursor().copy("COPY chunk_terms (term, chunk_id, tf, length) FROM STDIN") as copy:
         for chunk_id, found in zip(ids, counts):
+            length = sum(found.values())
             for term, tf in found.items():
-                copy.write_row((term, chunk_id, tf))
+                copy.write_row((term, chunk_id, tf, length))
     df: Counter[str] = Counter()
     for found in counts:
         df.update(found.keys())
@@ -62,16 +63,18 @@ def _change_df(conn: psycopg.Connection, df: Counter[str], sign: int) -> None:
 
 # Per query term (repeats kept, as the embedded index scores a repeated term twice): FTS5's idf,
 # log((N - n + 0.5) / (n + 0.5)), or 1e-6 when that is not positive; then per posting
-# idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len / avglen)), summed per chunk.
+# idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len / avglen)), summed per chunk. All in float8, in the
+# embedded backend's order of operations (numeric arithmetic was ~10x slower).
 BM25_SQL = f"""
-WITH corpus AS (SELECT chunks AS n, tokens::float8 / greatest(chunks, 1) AS avglen FROM bm25_stats),
+WITH corpus AS (SELECT chunks::float8 AS n, tokens::float8 / greatest(chunks, 1) AS avglen FROM bm25_stats),
 q AS (
-    SELECT s.term, CASE WHEN ln((corpus.n - s.df + 0.5) / (s.df + 0.5)) > 0
-                        THEN ln((corpus.n - s.df + 0.5) / (s.df + 0.5)) ELSE 1e-6 END AS idf
-    FROM unnest(%s::text[]) AS w(term) JOIN term_stats s ON s.term = w.term, corpus
+    SELECT s.term, CASE WHEN l.idf > 0 THEN l.idf ELSE 1e-6::float8 END AS idf
+    FROM unnest(%s::text[]) AS w(term) JOIN term_stats s ON s.term = w.term CROSS JOIN corpus
+    CROSS JOIN LATERAL (SELECT ln((corpus.n - s.df + 0.5::float8) / (s.df + 0.5::float8)) AS idf) l
 )
-SELECT p.chunk_id, sum(q.idf * p.tf * {K1 + 1.0} / (p.tf + {K1} * (1 - {B} + {B} * c.length / corpus.avglen))) AS score
-FROM q JOIN chunk_terms p ON p.term = q.term JOIN chunks c ON c.id = p.chunk_id {{join}}, corpus
+SELECT p.chunk_id, sum(q.idf * p.tf * {K1 + 1.0}::float8 / (p.tf + {K1}::float8 * ({1.0 - B}::float8
+                                                            + {B}::float8 * p.length / corpus.avglen))) AS score
+FROM q JOIN chunk_terms p ON p.term = q.term {{join}} CROSS JOIN corpus
 WHERE {{clause}}
 GROUP BY p.chunk_id
 ORDER BY score DESC, p.chunk_id

@@ -175,7 +175,7 @@ class PgMemos:
     def sentences(self, memo_id: str, first: int = 0, last: int | None = None) -> SentenceRows:
         last = (1 << 31) - 1 if last is None else min(last, (1 << 31) - 1)
         rows = self._db.all('SELECT idx, start, "end", embedding FROM sentences WHERE memo_id = %s '
-                            "AND idx BETWEEN %s AND %s ORDER BY idx", (memo_id, first, last))
+                            "AND idx BETWEEN %s AND %s ORDER BY idx", (memo_id, first, last), binary=True)
         return SentenceRows([(r[0], r[1], r[2]) for r in rows], as_vectors([r[3] for r in rows], self._dimension))
 
     def facets(self, where: MemoFilter, entity_limit: int) -> Facets:

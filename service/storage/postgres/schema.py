@@ -7,17 +7,11 @@ from importlib import resources
 
 import psycopg
 
-from service.errors import MemoError
+from service.errors import DatabaseSetupError
 
 # pg_advisory_lock key: any constant the service alone uses ("memo" in ASCII)
 _LOCK_KEY = 0x6D656D6F
 PGVECTOR_MIN = (0, 8)
-
-
-class DatabaseSetupError(MemoError):
-    """The database cannot serve this service (no pgvector, a newer schema, another dimension)."""
-
-    title = "Database not usable"
 
 
 def migrations() -> list[tuple[int, str]]:

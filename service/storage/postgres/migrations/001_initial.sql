@@ -45,11 +45,13 @@ CREATE TABLE chunks (
 CREATE INDEX chunks_memo ON chunks(memo_id);
 -- vectors are unit length: inner product is cosine
 CREATE INDEX chunks_embedding ON chunks USING hnsw (embedding vector_ip_ops);
--- BM25 postings: written in the memo's transaction, as FTS5's are in the embedded backend
+-- BM25 postings: written in the memo's transaction, as FTS5's are in the embedded backend. The chunk's
+-- length is repeated here so that an unfiltered search reads postings alone.
 CREATE TABLE chunk_terms (
     term TEXT COLLATE "C" NOT NULL,
     chunk_id BIGINT NOT NULL REFERENCES chunks(id) ON DELETE CASCADE,
     tf INTEGER NOT NULL,
+    length INTEGER NOT NULL,
     PRIMARY KEY (term, chunk_id)
 );
 CREATE INDEX chunk_terms_chunk ON chunk_terms(chunk_id);
