@@ -223,3 +223,8 @@ def test_a_narrow_filter_still_gets_k_hits_from_the_hnsw_index(database_url):
         assert np.isclose(hits[0][1], float((admitted @ query).max()), atol=1e-5)
     finally:
         storage.close()
+
+
+def test_an_unreachable_database_fails_the_start_with_a_clear_error(config, tmp_path):
+    with pytest.raises(DatabaseSetupError, match="cannot reach the database"):
+        _app(config, DATABASE_URL=f"postgresql://postgres:@/postgres?host={tmp_path}/nowhere")

@@ -51,8 +51,12 @@ class Database:
                                    configure=_configure, open=False, name="memo",
                                    check=ConnectionPool.check_connection)
         # open(wait=True): a database that is down fails the start instead of every request
-        with unavailable_as_503(self._retry_after):
-            self.pool.open(wait=True, timeout=timeout_s)
+        try:
+            with unavailable_as_503(self._retry_after):
+                self.pool.open(wait=True, timeout=timeout_s)
+        except BaseException:
+            self.pool.close()  # or its threads would go on trying to connect
+            raise
 
     @contextmanager
     def read(self) -> Iterator[psycopg.Connection]:
