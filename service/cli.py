@@ -1,4 +1,4 @@
-"""The ``memo`` command: serve, ingest, ask, brief, topic, list, delete, eval (heavy imports inside commands)."""
+"""The ``memo`` command: serve, ingest, ask, brief, topic, list, delete, migrate, eval (heavy imports inside commands)."""
 from __future__ import annotations
 
 import json
@@ -259,6 +259,32 @@ def delete(memo_ids: tuple[str, ...]) -> None:
         for memo_id in memo_ids:
             engine.delete(memo_id)
             click.echo(f"deleted {memo_id}")
+
+
+@main.command()
+@click.option("--to", "url", required=True, metavar="URL",
+              help="The PostgreSQL database to fill: postgresql://user:password@host/db (pgvector >= 0.8).")
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The embedded data dir to copy (default MEMO_DATA_DIR).")
+@_fail_on_domain_errors
+def migrate(url: str, data_dir: Path | None) -> None:
+    """Copy an embedded data dir (memos, vectors, entities, briefs) into PostgreSQL without embedding again.
+    Resumable: memos already in the database are skipped. Counts are checked at the end."""
+    from service.config import load_config
+    from service.storage.transfer import transfer
+
+    config = load_config({"DATABASE_URL": url})
+    source = data_dir or Path(config["DATA_DIR"])
+    with click.progressbar(length=1, label="memos", file=sys.stderr) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        report = transfer(source, config, progress)
+    click.echo(f"{report.memos} memos in {source}: {report.copied} copied, {report.skipped} already there; "
+               f"{report.briefs} briefs. Checked in the database: " +
+               ", ".join(f"{n} {k}" for k, n in report.counts.items()))
 
 
 @main.group("eval")

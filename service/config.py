@@ -12,8 +12,15 @@ REPO_SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 DEFAULTS: dict[str, object] = {
     # where the SQLite store and the FAISS index live (the embedded backend)
     "DATA_DIR": "data",
-    # a database server instead of the data dir, by URL (service.storage's registry); unset: embedded
+    # a database server instead of the data dir, by URL (service.storage's registry); unset: embedded.
+    # postgresql://user:password@host:5432/db (or ?host=/socket/dir): PostgreSQL >= 15 with pgvector >= 0.8
     "DATABASE_URL": None,
+    # PostgreSQL: connections per process (kept open, at most), seconds a request waits for one (or for the
+    # server at start) before a 503, and HNSW candidates per dense search (hnsw.ef_search, at least k)
+    "DATABASE_POOL_MIN": 1,
+    "DATABASE_POOL_MAX": 10,
+    "DATABASE_TIMEOUT_S": 5,
+    "DATABASE_EF_SEARCH": 40,
     # memos ingested on the first start of an empty store (None: no seeding)
     "SEEDS_DIR": str(REPO_SEEDS),
     # "minilm-q8" (int8 MatMuls, onnxruntime; no torch), "minilm-int8" (the packaged int8-weight ONNX, fp32

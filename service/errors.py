@@ -81,6 +81,25 @@ class Busy(MemoError):
         self.headers = {"Retry-After": str(retry_after)}
 
 
+class DatabaseSetupError(MemoError):
+    """The database cannot serve this service (no pgvector, a newer schema, vectors of another dimension)."""
+
+    title = "Database not usable"
+
+
+class TransferError(MemoError):
+    """A data dir cannot be copied into a database, or the copy does not match it."""
+
+    title = "Migration failed"
+
+
+class StorageUnavailable(Busy):
+    """The database server cannot be reached (down, restarting, or every pooled connection in use past the
+    wait): 503 with ``Retry-After``; the pool reconnects by itself when the server is back."""
+
+    title = "Database unavailable"
+
+
 class ModelOff(MemoError):
     """A generative mode was asked for while no LLM is configured (``MEMO_LLM=none``)."""
 

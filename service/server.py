@@ -1,4 +1,5 @@
-"""``memo serve``: the app factory under gunicorn (one worker, threads), as the Dockerfile runs it."""
+"""``memo serve``: the app factory under gunicorn (one worker with threads, as the Dockerfile runs it; more
+worker processes, ``MEMO_WORKERS``, over a shared database)."""
 from __future__ import annotations
 
 import logging
@@ -54,6 +55,21 @@ def check_storage() -> None:
     preflight(load_config())
 
 
+def worker_count() -> int:
+    """``MEMO_WORKERS`` (default 1) gunicorn worker processes. More than one needs ``MEMO_DATABASE_URL``: the
+    embedded backend's data dir belongs to one process."""
+    from service.config import load_config
+    from service.errors import InvalidInput
+
+    raw = os.environ.get("MEMO_WORKERS", "1")
+    if not raw.isdigit() or int(raw) < 1:
+        raise InvalidInput(f"MEMO_WORKERS: expected a whole number >= 1, not {raw!r}")
+    if int(raw) > 1 and not load_config().get("DATABASE_URL"):
+        raise InvalidInput(f"MEMO_WORKERS={raw} needs MEMO_DATABASE_URL: the embedded backend's data dir belongs to "
+                           "one process (run one worker with threads, or use PostgreSQL)")
+    return int(raw)
+
+
 def prepare_llm() -> None:
     """Join, verify and (onnxruntime-genai) convert the configured LLM before gunicorn starts: a first
     start's conversion takes about a minute (0.5B) and must not count against the worker's boot timeout."""
@@ -65,12 +81,13 @@ def prepare_llm() -> None:
 
 def run(host: str, port: int, threads: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    workers = worker_count()
     check_storage()
     prepare_llm()
     MemoServer(
         {
             "bind": f"{host}:{port}",
-            "workers": 1,
+            "workers": workers,
             "worker_class": "gthread",
             "threads": threads,
             "timeout": WORKER_TIMEOUT_S,

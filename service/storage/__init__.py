@@ -1,6 +1,7 @@
 """Storage backends behind one seam (``base.py``), chosen by configuration: ``open_storage``.
 
-``MEMO_DATABASE_URL`` unset: the embedded backend (SQLite + FAISS) in ``MEMO_DATA_DIR``. A backend
+``MEMO_DATABASE_URL`` unset: the embedded backend (SQLite + FAISS) in ``MEMO_DATA_DIR``;
+``postgresql://...``: the PostgreSQL + pgvector backend (``storage/postgres``), shared by any number of processes. A backend
 registers a factory under its URL scheme; the engine only ever sees the ``Storage`` protocol.
 """
 from __future__ import annotations
@@ -55,4 +56,13 @@ def _check_embedded(config: Mapping[str, Any]) -> None:
     check_data_dir(config)
 
 
+def _open_postgres(config: Mapping[str, Any], space: VectorSpace) -> Storage:
+    from service.storage.postgres import open_postgres
+
+    return open_postgres(config, space)
+
+
 register_backend(EMBEDDED, _open_embedded, _check_embedded)
+# any libpq URL: postgresql://user:pass@host/db, postgresql://postgres:@/db?host=/socket/dir
+register_backend("postgresql", _open_postgres)
+register_backend("postgres", _open_postgres)

@@ -2,7 +2,6 @@
 one process."""
 from __future__ import annotations
 
-import logging
 import threading
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -10,6 +9,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from service.storage.base import VectorSpace
+from service.storage.shared import check_space
 from service.storage.embedded.brief_cache import SqliteBriefs
 from service.storage.embedded.chunks import SqliteChunks
 from service.storage.embedded.database import Database
@@ -22,13 +22,10 @@ from service.storage.embedded.schema import create_schema
 from service.storage.embedded.vectors.kinds import IndexPolicy
 from service.storage.embedded.vectors.keeper import VectorKeeper
 
-log = logging.getLogger(__name__)
 
 DB_FILE = "memos.sqlite3"
 INDEX_FILE = "index.faiss"
 LOCK_FILE = "lock"
-# the embedder mark while every memo is being embedded again with another model
-REEMBEDDING = "re-embedding, unfinished, to "
 
 
 @dataclass(frozen=True)
@@ -91,18 +88,7 @@ class EmbeddedStorage:
 
     def _check_space(self) -> bool:
         """Whether the stored vectors come from another model (the engine must embed every memo again)."""
-        stored = self.db.get_meta("embedder")
-        if stored == self.space.mark:
-            return False
-        if stored is not None and self.counts_sql()["memos"]:
-            log.warning("store was embedded with %s, this engine uses %s: re-embedding all memos", stored,
-                        self.space.mark)
-            # Until the last memo is done the store holds two models' vectors: a start after an interrupted
-            # run (with either model) must see that and re-embed everything again.
-            self.db.set_meta("embedder", f"{REEMBEDDING}{self.space.mark}")
-            return True
-        self.db.set_meta("embedder", self.space.mark)
-        return False
+        return check_space(self.db.get_meta, self.db.set_meta, lambda: self.counts_sql()["memos"] > 0, self.space)
 
     # -- Storage ---------------------------------------------------------------------------------------
 

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from typing import Sequence
 
 from service.storage.embedded.database import Database
+from service.storage.shared import job_of, utc_now
 from service.types import Job, JobItem
 
 JOB_SCHEMA = """
@@ -30,10 +30,6 @@ CREATE INDEX IF NOT EXISTS job_items_queued ON job_items(job_id, status);
 """
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
 class SqliteJobs:
     """``JobStore`` on the ``jobs`` and ``job_items`` tables."""
 
@@ -41,7 +37,7 @@ class SqliteJobs:
         self._db = db
 
     def create(self, job_id: str, items: Sequence[tuple[str, dict]]) -> Job:
-        now = _now()
+        now = utc_now()
         with self._db.write() as conn:
             conn.execute("INSERT INTO jobs(id, status, total, created_at, updated_at) VALUES (?, 'queued', ?, ?, ?)",
                          (job_id, len(items), now, now))
@@ -62,9 +58,7 @@ class SqliteJobs:
                 return None
             items = conn.execute("SELECT idx, status, memo_id, error FROM job_items WHERE job_id = ? ORDER BY idx",
                                  (job_id,)).fetchall()
-        errors = tuple({"index": i, "error": e} for i, s, _, e in items if s == "failed")
-        return Job(row[0], row[1], row[2], sum(s == "indexed" for _, s, _, _ in items), len(errors), errors,
-                   tuple(m for _, _, m, _ in items), tuple(s for _, s, _, _ in items), row[3], row[4])
+        return job_of(row, items)
 
     def pending(self, job_id: str, limit: int) -> list[JobItem]:
         rows = self._db.connection().execute(
@@ -83,7 +77,7 @@ class SqliteJobs:
             left = conn.execute("SELECT count(*) FROM job_items WHERE job_id = ? AND status = 'queued'",
                                 (job_id,)).fetchone()[0]
             conn.execute("UPDATE jobs SET status = ?, updated_at = ? WHERE id = ?",
-                         ("running" if left else "done", _now(), job_id))
+                         ("running" if left else "done", utc_now(), job_id))
 
     def unfinished(self) -> list[str]:
         rows = self._db.connection().execute(

@@ -1,0 +1,1 @@
+"""Numbered SQL files: the PostgreSQL schema, one version each."""
