@@ -8,7 +8,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     TRANSFORMERS_OFFLINE=1 \
     MEMO_DATA_DIR=/data \
     MEMO_SEEDS_DIR=/app/seeds \
-    MEMO_MODEL_CACHE=/opt/memo/models
+    MEMO_MODEL_CACHE=/opt/memo/models \
+    MEMO_HOST=0.0.0.0 \
+    MEMO_PORT=8000
 
 WORKDIR /app
 COPY requirements.txt .
@@ -29,6 +31,7 @@ RUN pip install --no-cache-dir --no-deps . \
 
 VOLUME /data
 EXPOSE 8000
-# Inside the container it must listen on all interfaces; publish it on 127.0.0.1 only (see Run above).
-CMD ["gunicorn", "--workers", "1", "--worker-class", "gthread", "--threads", "4", "--timeout", "300", \
-     "--bind", "0.0.0.0:8000", "--access-logfile", "-", "service:create_app()"]
+# Inside the container it must listen on all interfaces (MEMO_HOST above); publish it on 127.0.0.1 only
+# (see Run above). `memo serve` runs gunicorn itself: it refuses a held data dir before loading models and
+# names its own pid in the refusal, not its worker's.
+CMD ["memo", "serve"]

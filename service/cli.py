@@ -20,7 +20,7 @@ def open_engine(data_dir: Path | None = None, llm: bool = True) -> Iterator["Eng
     and 0.5-2 GB it would not use), whatever ``MEMO_LLM`` says."""
     from service.config import load_config
     from service.engine import build_engine
-    from service.errors import MemoError
+    from service.errors import MemoError, describe_detail
     from service.storage import preflight
 
     try:
@@ -41,36 +41,13 @@ def open_engine(data_dir: Path | None = None, llm: bool = True) -> Iterator["Eng
         engine.close()
 
 
-def describe_detail(detail: object) -> str:
-    """An error's detail as one line: ``{"question": ["question is empty"]}`` reads ``question: question is
-    empty`` (nested fields joined with dots, several messages with ``;``)."""
-    parts: list[str] = []
-
-    def walk(value: object, path: str) -> None:
-        if isinstance(value, dict):
-            for key, inner in value.items():
-                walk(inner, f"{path}.{key}" if path else str(key))
-        elif isinstance(value, (list, tuple)):
-            messages = [str(v) for v in value if not isinstance(v, (dict, list, tuple))]
-            if messages:
-                parts.append(f"{path}: {' '.join(messages)}" if path else " ".join(messages))
-            for inner in value:
-                if isinstance(inner, (dict, list, tuple)):
-                    walk(inner, path)
-        elif value is not None:
-            parts.append(f"{path}: {value}" if path else str(value))
-
-    walk(detail, "")
-    return "; ".join(parts)
-
-
 def _fail_on_domain_errors(fn):
     """Show a domain error as one line and exit 1, not a traceback."""
     import functools
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from service.errors import MemoError
+        from service.errors import MemoError, describe_detail
 
         try:
             return fn(*args, **kwargs)

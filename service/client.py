@@ -7,6 +7,8 @@ import urllib.error
 import urllib.request
 from typing import Any, Callable, Iterator, Sequence
 
+from service.errors import describe_detail
+
 
 class ApiError(Exception):
     """The server answered with an error (its ``{error, detail}``), or could not be reached."""
@@ -32,7 +34,8 @@ class Client:
         except urllib.error.HTTPError as exc:
             try:
                 err = json.loads(exc.read())
-                message = f"{err.get('error')}: {err.get('detail')}"
+                detail = describe_detail(err.get("detail"))
+                message = f"{err.get('error')}: {detail}" if detail else str(err.get("error"))
             except ValueError:
                 message = exc.reason
             raise ApiError(f"{method} {path}: HTTP {exc.code} {message}") from None

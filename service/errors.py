@@ -105,3 +105,26 @@ class ModelOff(MemoError):
 
     status = 409
     title = "Local LLM is off"
+
+
+def describe_detail(detail: object) -> str:
+    """An error's detail as one line: ``{"question": ["question is empty"]}`` reads ``question: question is
+    empty`` (nested fields joined with dots, several messages with ``;``)."""
+    parts: list[str] = []
+
+    def walk(value: object, path: str) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(inner, f"{path}.{key}" if path else str(key))
+        elif isinstance(value, (list, tuple)):
+            messages = [str(v) for v in value if not isinstance(v, (dict, list, tuple))]
+            if messages:
+                parts.append(f"{path}: {' '.join(messages)}" if path else " ".join(messages))
+            for inner in value:
+                if isinstance(inner, (dict, list, tuple)):
+                    walk(inner, path)
+        elif value is not None:
+            parts.append(f"{path}: {value}" if path else str(value))
+
+    walk(detail, "")
+    return "; ".join(parts)

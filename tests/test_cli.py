@@ -124,7 +124,7 @@ def test_invalid_input_prints_the_field_and_its_message(runner, tmp_path):
 
 
 def test_describe_detail_flattens_nested_fields():
-    from service.cli import describe_detail
+    from service.errors import describe_detail
 
     assert describe_detail({"json": {"tags": {"0": ["too long"]}, "k": ["must be 1-50", "an integer"]}}) == \
         "json.tags.0: too long; json.k: must be 1-50 an integer"
@@ -166,3 +166,31 @@ def test_a_held_data_dir_is_refused_before_models_load_and_names_the_server(runn
     finally:
         held.release()
     assert runner.invoke(main, ["list"]).exit_code == 0 and built == [1]
+
+
+def test_the_http_client_reports_a_validation_error_by_field_not_as_a_dict():
+    import json as jsonlib
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from service.client import ApiError, Client
+
+    class Refuses(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            body = jsonlib.dumps({"error": "Invalid input", "detail": {"json": {"memos": ["too many memos"]}}})
+            self.send_response(422)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Refuses)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(ApiError) as raised:
+            Client(f"http://127.0.0.1:{server.server_port}").call("POST", "/memos/batch", {"memos": []})
+        assert str(raised.value) == "POST /memos/batch: HTTP 422 Invalid input: json.memos: too many memos"
+    finally:
+        server.shutdown()
