@@ -305,8 +305,14 @@ def test_the_reader_gets_the_memo_lead_and_the_neighbours_of_its_best_sentence(e
     # what the model reads: the best sentence's surroundings, then the other best-scored sentences, a block
     # per memo in text order; nothing below the score floor
     other = Passage("other", 0, 5, "Other", rows.vectors[0], 0.1)
-    settings = GenerativeSettings(sentences=3, min_score=0.3)
+    settings = GenerativeSettings(sentences=3, neighbours=1, lead=1, min_score=0.3)
     blocks = context_for([(0.8, best), (0.7, other), (0.5, around[0]), (0.2, around[3])], settings,
                          lambda p, n, lead: around if p is best else [p])
     assert blocks == [around, [other]]
     assert context_for([(0.2, best)], settings) == []
+    # reading nothing around the best sentence (the default) fetches nothing around it
+
+    def no_fetch(p, n, lead):
+        raise AssertionError("surroundings fetched although none are read")
+
+    assert context_for([(0.8, best), (0.7, other)], GenerativeSettings(), no_fetch) == [[best], [other]]

@@ -53,7 +53,9 @@ def context_for(scored: list[tuple[float, Passage]], settings: GenerativeSetting
     best = [p for score, p in scored[: settings.sentences] if score >= settings.min_score]
     if not best:
         return []
-    around = surroundings(best[0], settings.neighbours, settings.lead) if surroundings else [best[0]]
+    # reading around the best sentence fetches its memo's sentences: only when something around it is read
+    reads_around = surroundings is not None and (settings.neighbours > 0 or settings.lead > 0)
+    around = surroundings(best[0], settings.neighbours, settings.lead) if reads_around else [best[0]]
     blocks: dict[str, dict[int, Passage]] = {}
     for passage in [*around, *best[1:]]:
         blocks.setdefault(passage.memo_id, {}).setdefault(passage.start, passage)

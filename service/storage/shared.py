@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from service.storage.base import VectorSpace
-from service.types import Job
+from service.types import EntityFacet, Job
 
 log = logging.getLogger(__name__)
 
@@ -43,3 +43,14 @@ def job_of(row: Sequence, items: Sequence[Sequence]) -> Job:
     errors = tuple({"index": i, "error": e} for i, s, _, e in items if s == "failed")
     return Job(row[0], row[1], row[2], sum(s == "indexed" for _, s, _, _ in items), len(errors), errors,
                tuple(m for _, _, m, _ in items), tuple(s for _, s, _, _ in items), row[3], row[4])
+
+
+def named_facets(counts: Sequence[Sequence], spellings: Iterable[Sequence]) -> list[EntityFacet]:
+    """Entity facets from ``counts`` rows ``(key, memos)`` (best first) and ``spellings`` rows ``(key, text,
+    label, mentions)``: each key shown with its most frequent spelling and label (the first met on a tie)."""
+    shown = {key for key, _ in counts}
+    names: dict[str, tuple[int, str, str]] = {}
+    for key, text, label, mentions in spellings:
+        if key in shown and (key not in names or mentions > names[key][0]):
+            names[key] = (mentions, text, label)
+    return [EntityFacet(names[key][1], names[key][2], n) for key, n in counts]

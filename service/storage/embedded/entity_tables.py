@@ -8,6 +8,7 @@ from models.nlp.entities import Entity
 from service.retrieval.lexical import phrase_key
 from service.storage.embedded.database import Database
 from service.storage.embedded.filters import filter_sql
+from service.storage.shared import named_facets
 from service.types import EntityFacet, MemoFilter
 
 
@@ -33,14 +34,8 @@ def entity_facets(conn: sqlite3.Connection, where: MemoFilter, limit: int) -> li
         f"SELECT e.key, count(DISTINCT e.memo_id) AS n {base} GROUP BY e.key ORDER BY n DESC, e.key LIMIT ?",
         [*params, limit],
     ).fetchall()
-    shown = {key for key, _ in counts}
-    names: dict[str, tuple[int, str, str]] = {}
-    for key, text, label, mentions in conn.execute(
-        f"SELECT e.key, e.text, e.label, count(*) {base} GROUP BY e.key, e.text, e.label", params
-    ):
-        if key in shown and (key not in names or mentions > names[key][0]):
-            names[key] = (mentions, text, label)
-    return [EntityFacet(names[key][1], names[key][2], n) for key, n in counts]
+    spellings = conn.execute(f"SELECT e.key, e.text, e.label, count(*) {base} GROUP BY e.key, e.text, e.label", params)
+    return named_facets(counts, spellings)
 
 
 class SqliteEntities:

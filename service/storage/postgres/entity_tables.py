@@ -9,6 +9,7 @@ from models.nlp.entities import Entity
 from service.retrieval.lexical import phrase_key
 from service.storage.postgres.database import Database
 from service.storage.postgres.filters import filter_sql
+from service.storage.shared import named_facets
 from service.types import EntityFacet, MemoFilter
 
 
@@ -38,15 +39,11 @@ def entity_facets(conn: psycopg.Connection, where: MemoFilter, limit: int) -> li
         f"SELECT e.key, count(DISTINCT e.memo_id) AS n {base} GROUP BY e.key ORDER BY n DESC, e.key LIMIT %s",
         [*params, limit],
     ).fetchall()
-    shown = [key for key, _ in counts]
-    names: dict[str, tuple[int, str, str]] = {}
-    for key, text, label, mentions in conn.execute(
+    spellings = conn.execute(
         f"SELECT e.key, e.text, e.label, count(*) {base} AND e.key = ANY(%s) GROUP BY e.key, e.text, e.label "
-        "ORDER BY e.key, e.text, e.label", [*params, shown]
-    ):
-        if key not in names or mentions > names[key][0]:
-            names[key] = (mentions, text, label)
-    return [EntityFacet(names[key][1], names[key][2], n) for key, n in counts]
+        "ORDER BY e.key, e.text, e.label", [*params, [key for key, _ in counts]]
+    )
+    return named_facets(counts, spellings)
 
 
 class PgEntities:
