@@ -27,7 +27,7 @@ def open_engine(data_dir: Path | None = None, llm: bool = True) -> Iterator["Eng
         # A command is over in seconds: no background brief worker (the server's job), whatever the settings.
         overrides: dict = {"BRIEF_WORKER": False}
         if not llm:
-            overrides["LLM"] = "none"
+            overrides.update(LLM="none", ASK_MODE="extractive")
         if data_dir:
             overrides["DATA_DIR"] = str(data_dir)
         config = load_config(overrides)
@@ -136,14 +136,16 @@ def _ingest_remote(files: list[Path], tags: tuple[str, ...], server: str, token:
 @main.command()
 @click.argument("question")
 @click.option("-k", type=click.IntRange(1, 50), default=5, show_default=True, help="Chunks to retrieve.")
+@click.option("--mode", type=click.Choice(["extractive", "generative"]), default="extractive", show_default=True,
+              help="generative: the local LLM (MEMO_LLM) answers from the best sentences; it loads first.")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
 @_fail_on_domain_errors
-def ask(question: str, k: int, as_json: bool) -> None:
+def ask(question: str, k: int, mode: str, as_json: bool) -> None:
     """Ask a question across all memos."""
     from service.api.present import answer_body
 
-    with open_engine(llm=False) as engine:
-        result, memos = engine.ask(question, k)
+    with open_engine(llm=mode == "generative") as engine:
+        result, memos = engine.ask(question, k, mode=mode)
     body = answer_body(result, memos)
     if as_json:
         click.echo(json.dumps(body, indent=2, ensure_ascii=False))

@@ -40,6 +40,9 @@ DEFAULTS: dict[str, object] = {
     # the local LLM tier: a models.llm.CHOICES name ("qwen-0.5b", "qwen-1.5b", "qwen-0.5b-gpt4all",
     # "qwen-1.5b-gpt4all") or "none" (extractive only, loads nothing)
     "LLM": "qwen-0.5b",
+    # what POST /ask does when a request names no mode: "extractive", "generative" (needs an LLM) or "auto"
+    # (generative when an LLM is on). Stays extractive until the generative default is measured end to end.
+    "ASK_MODE": "extractive",
     # with an LLM: write abstractive briefs in a background thread after ingest
     "BRIEF_WORKER": True,
     # one generation at a time: a request waits this long for the model, at most this many wait, then 503
@@ -100,6 +103,23 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     if overrides:
         config.from_mapping(overrides)
     return dict(config)
+
+
+ASK_MODES = ("auto", "extractive", "generative")
+
+
+def ask_mode(config: Mapping[str, Any]) -> str:
+    """The /ask mode a request that names none gets: ``ASK_MODE``, with ``auto`` resolved by whether an LLM
+    is on. ``generative`` without an LLM is refused at start rather than at every request."""
+    mode = str(config.get("ASK_MODE", "auto")).strip().lower()
+    llm_on = str(config.get("LLM", "none")).strip().lower() != "none"
+    if mode not in ASK_MODES:
+        raise ValueError(f"MEMO_ASK_MODE: expected one of {', '.join(ASK_MODES)}, not {config.get('ASK_MODE')!r}")
+    if mode == "generative" and not llm_on:
+        raise ValueError("MEMO_ASK_MODE=generative needs the local LLM (MEMO_LLM=qwen-0.5b or qwen-1.5b)")
+    if mode == "auto":
+        return "generative" if llm_on else "extractive"
+    return mode
 
 
 def flag(config: Mapping[str, Any], key: str) -> bool:

@@ -43,6 +43,7 @@ class EngineSettings:
     answer: answering.AnswerSettings = field(default_factory=answering.AnswerSettings)
     brief: briefing.BriefSettings = field(default_factory=briefing.BriefSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    ask_mode: str = "extractive"  # what ask() does when no mode is named (service.config.ask_mode)
     brief_worker: bool = True  # with an LLM: write abstractive briefs in the background after ingest
     ingest_batch: int = 16  # memos embedded together by ingest_files (memo ingest, seeding)
 
@@ -169,6 +170,16 @@ class Engine:
         scored = answering.score_passages(found.text, found.vector, found.passages, self.settings.answer, found.weights)
         return found.text, scored, answering.decide(found.text, scored, self.settings.answer, self.phrases.phrases)
 
+    def _tentative(self, writer: Writer, question: str, scored: list[tuple[float, Passage]],
+                   result: Answer) -> Answer | None:
+        """For a question the extractive tier abstains on: its answer at the writer's ``ask_below``
+        threshold, which the model then confirms (grounded) or not (abstained). None: the model is not asked."""
+        below = writer.settings.answer.ask_below
+        if not result.abstained or below is None or below >= self.settings.answer.abstain_below:
+            return None
+        return answering.decide(question, scored, replace(self.settings.answer, abstain_below=below),
+                                self.phrases.phrases)
+
     def _surroundings(self, passage: Passage, neighbours: int, lead: int) -> list[Passage]:
         return surroundings(self.storage.memos, passage, neighbours, lead)
 
@@ -181,15 +192,17 @@ class Engine:
                            "or qwen-1.5b")
         return self.writer
 
-    def ask(self, question: str, k: int = 5, where: MemoFilter | None = None, mode: str = "extractive"
+    def ask(self, question: str, k: int = 5, where: MemoFilter | None = None, mode: str | None = None
             ) -> tuple[Answer, dict[str, MemoInfo]]:
         """A cited answer from the ``k`` best chunks (or an abstention), and the cited memos. ``generative``:
         the LLM answers from the best sentences; its answer must be found in them, else the extractive one
-        stands."""
+        stands. No ``mode``: the configured default (``settings.ask_mode``)."""
+        mode = mode or self.settings.ask_mode
         writer = self._require_writer() if mode == "generative" else None
         question, scored, result = self._answer(question, k, where)
         if writer is not None:
-            result = writer.answer(question, scored, result, self.phrases.phrases, self._surroundings)
+            result = writer.answer(question, scored, result, self.phrases.phrases, self._surroundings,
+                                   self._tentative(writer, question, scored, result))
         return result, self._cited(result)
 
     def ask_stream(self, question: str, k: int = 5, where: MemoFilter | None = None
@@ -197,7 +210,9 @@ class Engine:
         """The generative answer's tokens as they come, then ``(answer, cited memos)`` last."""
         writer = self._require_writer()
         question, scored, extractive = self._answer(question, k, where)
-        for item in writer.stream_answer(question, scored, extractive, self.phrases.phrases, self._surroundings):
+        tentative = self._tentative(writer, question, scored, extractive)
+        for item in writer.stream_answer(question, scored, extractive, self.phrases.phrases, self._surroundings,
+                                         tentative):
             yield (item, self._cited(item)) if isinstance(item, Answer) else item
 
     def topic(self, query: str, k: int = 10, where: MemoFilter | None = None) -> topics.TopicBrief:
@@ -234,13 +249,14 @@ class Engine:
 def build_engine(config: Mapping[str, Any]) -> Engine:
     """An engine from app config (the keys of ``service.config.DEFAULTS``)."""
     from models import get_embedder, get_entity_extractor, get_generator, get_phrase_finder
-    from service.config import flag
+    from service.config import ask_mode, flag
 
     settings = EngineSettings(
         chunk_tokens=int(config["CHUNK_TOKENS"]),
         chunk_overlap=int(config["CHUNK_OVERLAP"]),
         max_memo_chars=int(config["MAX_MEMO_CHARS"]),
         answer=answering.AnswerSettings(abstain_below=float(config["ABSTAIN_BELOW"])),
+        ask_mode=ask_mode(config),
         brief_worker=flag(config, "BRIEF_WORKER"),
         ingest_batch=int(config["INGEST_BATCH"]),
     )

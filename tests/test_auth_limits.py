@@ -74,6 +74,23 @@ def test_public_reads_open_the_cheap_reads_never_the_model(make_client):
         assert r.status_code == 401, (url, body, r.get_json())
 
 
+def test_an_ask_naming_no_mode_is_generative_for_tokens_and_extractive_for_public_reads(make_client):
+    # the fake LLM on: an /ask naming no mode is generative by default (MEMO_ASK_MODE=auto)
+    client = make_client(API_TOKENS=GOOD, PUBLIC_READS="true", LLM="fake", BRIEF_WORKER=False, ASK_MODE="auto")
+    assert client.get("/health").get_json()["ask_mode"] == "generative"
+    client.post("/memos", json={"text": MEMO_A}, headers=bearer(GOOD))
+    anonymous = client.post("/ask", json={"question": "interest rates"})
+    assert anonymous.status_code == 200 and anonymous.get_json()["mode"] == "extractive"
+    signed = client.post("/ask", json={"question": "interest rates"}, headers=bearer(GOOD))
+    assert signed.status_code == 200 and signed.get_json()["mode"] == "generative"
+    # a wrong token is no identity: the open read (as for every open read), not the model
+    wrong = client.post("/ask", json={"question": "interest rates"}, headers=bearer("nope"))
+    assert wrong.status_code == 200 and wrong.get_json()["mode"] == "extractive"
+    # without public reads the same anonymous request needs a token
+    closed = make_client(API_TOKENS=GOOD, LLM="fake", BRIEF_WORKER=False, ASK_MODE="auto")
+    assert closed.post("/ask", json={"question": "interest rates"}).status_code == 401
+
+
 def test_a_topic_runs_the_model_when_the_tier_is_on():
     from flask import Flask
 
@@ -86,6 +103,11 @@ def test_a_topic_runs_the_model_when_the_tier_is_on():
         assert not runs_model("api.summarise", llm_on=True)
     with app.test_request_context("/summarise", method="POST", data="[1, 2]", content_type="application/json"):
         assert not runs_model("api.summarise", llm_on=True)
+    with app.test_request_context("/ask", method="POST", json={"question": "ports"}):
+        assert runs_model("api.ask", llm_on=True, generative_default=True)
+        assert not runs_model("api.ask", llm_on=True, generative_default=False)
+    with app.test_request_context("/ask", method="POST", json={"question": "ports", "mode": "extractive"}):
+        assert not runs_model("api.ask", llm_on=True, generative_default=True)
 
 
 def test_tokens_from_a_file_plain_or_hashed(make_client, tmp_path):

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.answer.grounding import Located, clean_answer, is_refusal, locate, locate_tail, supported, unsupported_names
+from service.answer.grounding import (Located, clean_answer, is_refusal, locate, locate_head, locate_tail, supported,
+                                      unsupported_names)
 from service.llm.prompts import answer_prompt, brief_prompt, quote
 from tests.fakes import RegexPhrases
 
@@ -42,6 +43,16 @@ def test_the_copied_end_of_a_restated_answer_is_found():
     assert located is not None and SENTENCES[1][located.start : located.end] == "the Russian military intervened"
     assert locate_tail("Russia keeps an airport there", SENTENCES) is None  # its last word is in no sentence
     assert locate_tail("", SENTENCES) is None
+
+
+def test_the_copied_start_of_a_restated_answer_is_found():
+    # the mirror: the model opened with the words it copied, then restated the question
+    located = locate_head("The Tartus naval facility is what Russia uses", SENTENCES)
+    assert located is not None and SENTENCES[0][located.start : located.end] == "the Tartus naval facility"
+    located = locate_head("the Russian military intervened in Syria in that year", SENTENCES)
+    assert located is not None and SENTENCES[1][located.start : located.end] == "the Russian military intervened"
+    assert locate_head("Moscow keeps an air base there", SENTENCES) is None  # its first word is in no sentence
+    assert locate_head("", SENTENCES) is None
 
 
 def test_clean_answer_and_refusals():

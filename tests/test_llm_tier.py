@@ -32,6 +32,69 @@ def ask(client, question, **extra):
     return r.get_json()
 
 
+def test_an_ask_naming_no_mode_gets_the_servers_default(make_client):
+    client = make_client(ASK_MODE="auto")
+    client.post("/memos", json={"text": SEED_LIKE})
+    assert client.get("/health").get_json()["ask_mode"] == "generative"
+    body = client.post("/ask", json={"question": "When did Russia intervene militarily in Syria?"}).get_json()
+    assert body["mode"] == "generative" and body["grounding"] == "grounded"
+    named = client.post("/ask", json={"question": "When did Russia intervene militarily in Syria?", "mode": "extractive"})
+    assert named.get_json()["mode"] == "extractive"
+    extractive = make_client(ASK_MODE="extractive")
+    extractive.post("/memos", json={"text": SEED_LIKE})
+    assert extractive.get("/health").get_json()["ask_mode"] == "extractive"
+    assert extractive.post("/ask", json={"question": "When did Russia intervene?"}).get_json()["mode"] == "extractive"
+
+
+def test_the_ask_mode_setting_is_checked_at_start():
+    from service.config import ask_mode
+
+    assert ask_mode({"ASK_MODE": "auto", "LLM": "qwen-0.5b"}) == "generative"
+    assert ask_mode({"ASK_MODE": "auto", "LLM": "none"}) == "extractive"
+    assert ask_mode({"ASK_MODE": "Extractive", "LLM": "qwen-0.5b"}) == "extractive"
+    with pytest.raises(ValueError, match="needs the local LLM"):
+        ask_mode({"ASK_MODE": "generative", "LLM": "none"})
+    with pytest.raises(ValueError, match="MEMO_ASK_MODE"):
+        ask_mode({"ASK_MODE": "smart", "LLM": "none"})
+
+
+def _weak_support(make_client, ask_below):
+    """A client whose extractive tier abstains on everything (threshold above any support), with the writer
+    asking the model down to ``ask_below``."""
+    from dataclasses import replace
+
+    client = make_client(ABSTAIN_BELOW=5.0)
+    writer = client.application.extensions["memo"].writer
+    writer.settings = replace(writer.settings, answer=replace(writer.settings.answer, ask_below=ask_below))
+    client.post("/memos", json={"text": SEED_LIKE})
+    return client, writer.generator
+
+
+def test_a_weakly_supported_question_is_answered_when_the_model_grounds_it(make_client):
+    client, model = _weak_support(make_client, ask_below=0.0)
+    body = ask(client, "When did Russia intervene militarily in Syria?")
+    assert not body["abstained"] and body["grounding"] == "grounded" and body["answer"] == "2015"
+    assert "intervened" in body["citations"][0]["quote"] and len(model.prompts) == 1
+    # the stream ends the same way
+    r = client.post("/ask", json={"question": "When did Russia intervene militarily in Syria?", "stream": True})
+    assert '"grounding": "grounded"' in r.get_data(as_text=True)
+
+
+def test_a_weakly_supported_question_is_abstained_when_the_model_declines_or_strays(make_client):
+    client, model = _weak_support(make_client, ask_below=0.0)
+    for reply in ("unanswerable", "Damascus International Airport"):  # declined; not in what it read
+        model.reply = reply
+        body = ask(client, "When did Russia intervene militarily in Syria?")
+        assert body["abstained"] and body["answer"] is None and body["grounding"] == "declined", reply
+        assert body["generated"] == reply and body["citations"]  # what was read stays visible
+
+
+def test_without_ask_below_a_weakly_supported_question_never_reaches_the_model(make_client):
+    client, model = _weak_support(make_client, ask_below=None)
+    body = ask(client, "When did Russia intervene militarily in Syria?")
+    assert body["abstained"] and body["grounding"] == "abstained" and model.prompts == []
+
+
 def test_generative_answer_is_a_cited_verbatim_span(client, app):
     memo = client.post("/memos", json={"text": SEED_LIKE}).get_json()
     body = ask(client, "When did Russia intervene militarily in Syria?")
@@ -62,6 +125,18 @@ def test_a_restated_answer_is_grounded_in_the_words_it_copied(client, app):
     assert body["generated"] == "Russia uses in Syria the Tartus naval facility"
 
 
+def test_an_answer_that_opens_a_restatement_is_grounded_in_the_words_it_copied(client, app):
+    memo = client.post("/memos", json={"text": "4 June 2024; NOTE: The New York Knicks blew out the Cleveland "
+                                               "Cavaliers to reach their first NBA Finals since 1999."}).get_json()
+    generator(app).reply = "The New York Knicks reached their first NBA Finals since 1999"
+    body = ask(client, "Which basketball team reached its first NBA Finals since 1999?")
+    assert body["grounding"] == "grounded" and body["answer"] == "The New York Knicks"
+    assert memo["text"][body["span"]["start"] : body["span"]["end"]] == body["answer"]
+    # a restatement whose copied words are only the question's own is no answer
+    generator(app).reply = "A team reached their first NBA Finals since 1999"
+    assert ask(client, "Which basketball team reached its first NBA Finals since 1999?")["grounding"] == "extractive-fallback"
+
+
 def test_a_list_answer_is_the_memos_own_words_from_its_first_item_to_its_last(client, app):
     memo = client.post("/memos", json={"text": "3 June 2024; NOTE: The delegation visited Tartus in the morning, "
                                                "Latakia at noon and Damascus by night."}).get_json()
@@ -74,7 +149,7 @@ def test_a_list_answer_is_the_memos_own_words_from_its_first_item_to_its_last(cl
 
 def test_copied_words_that_miss_most_of_the_answer_fall_back(client, app):
     client.post("/memos", json={"text": SEED_LIKE})
-    extractive = client.post("/ask", json={"question": "Which naval facility does Russia use in Syria?"}).get_json()
+    extractive = client.post("/ask", json={"question": "Which naval facility does Russia use in Syria?", "mode": "extractive"}).get_json()
     generator(app).reply = "Russia uses the Latakia airport, the Baniyas port and the Tartus naval facility"
     body = ask(client, "Which naval facility does Russia use in Syria?")
     assert body["grounding"] == "extractive-fallback" and body["answer"] == extractive["answer"]
@@ -92,7 +167,7 @@ def test_a_clause_answering_who_narrows_to_the_name(client, app):
 @pytest.mark.parametrize("reply", ["PWNED", "unanswerable", "The Khmeimim airport in Latakia"])
 def test_a_model_answer_not_in_the_memos_falls_back_to_the_extractive_one(client, app, reply):
     client.post("/memos", json={"text": SEED_LIKE})
-    extractive = client.post("/ask", json={"question": "Which Russian military sites in Syria are there?"}).get_json()
+    extractive = client.post("/ask", json={"question": "Which Russian military sites in Syria are there?", "mode": "extractive"}).get_json()
     generator(app).reply = reply
     body = ask(client, "Which Russian military sites in Syria are there?")
     assert body["grounding"] == "extractive-fallback" and body["generated"] == reply

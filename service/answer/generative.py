@@ -9,7 +9,7 @@ from typing import Callable, Iterator
 from models.llm.spec import Generator
 from models.nlp.candidates import Phrase
 from service.types import Answer, Citation, Passage
-from service.answer.grounding import clean_answer, is_refusal, locate, locate_tail
+from service.answer.grounding import clean_answer, is_refusal, locate, locate_head, locate_tail
 from service.retrieval.lexical import STOP_WORDS, terms, words
 from service.answer.phrases import narrow_clause, narrows_clause, trim_answer
 from service.llm.prompts import answer_prompt
@@ -17,6 +17,9 @@ from service.llm.prompts import answer_prompt
 GROUNDED = "grounded"  # the model's answer is a verbatim span of a cited sentence
 FALLBACK = "extractive-fallback"  # the model's answer was not found in the sentences it read (or it declined)
 ABSTAINED = "abstained"  # retrieval found no support: the model was not asked
+# retrieval's support was too weak for the extractive answer but enough to ask the model, and the model's
+# answer was not found in what it read (or it declined): an abstention, not the weak sentence
+DECLINED = "declined"
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,10 @@ class GenerativeSettings:
     # A memo's best sentence must itself support the question this well (the /ask score): a memo that
     # merely sits near the question ("answer everything with X") never reaches the prompt.
     min_score: float = 0.3
+    # The model is also asked when retrieval's support is below the extractive abstention threshold but at
+    # least this (None: never); such an answer stands only when it is grounded, else the question is
+    # abstained (DECLINED): the model, not the threshold, tells a weakly supported answer from none.
+    ask_below: float | None = None
     # A grounded answer's confidence: sigmoid(slope * logit(extractive confidence) + bias, + agree_bias when
     # the model's span overlaps the extractive answer). Fit on the grounded answers of qwen-0.5b over
     # XQuAD dev and the long news memos (docs/quality.md): answers that agree were right about 0.8 of the
@@ -87,20 +94,20 @@ def ground_answer(question: str, generated: str, context: list[Passage], extract
         return _fallback(extractive, generated)
     texts = [p.text for p in context]
     located = locate(generated, texts)
-    tail = located is None  # the answer restated the question around words it copied: those words, if new
-    if tail:
-        located = locate_tail(generated, texts)
-    if located is None:
-        return _fallback(extractive, generated)
-    source = context[located.passage_index]
-    start, end = located.start, located.end
-    if not located.items:
-        inner_start, inner_end = trim_answer(question, source.text[start:end])
-        start, end = start + inner_start, start + inner_end
-        if tail and not _carries(question, generated, source.text[start:end]):
+    if located is not None:
+        source = context[located.passage_index]
+        start, end = located.start, located.end
+        if not located.items:
+            inner_start, inner_end = trim_answer(question, source.text[start:end])
+            start, end = start + inner_start, start + inner_end
+    else:  # the answer restated the question around words it copied, at its end or its start: those words
+        copied = _copied(question, generated, context)
+        if copied is None:
             return _fallback(extractive, generated)
-        if phrases is not None:
-            start, end = _narrowed(question, source.text, start, end, phrases)
+        source, start, end = copied
+        located = None
+    if (located is None or not located.items) and phrases is not None:
+        start, end = _narrowed(question, source.text, start, end, phrases)
     own = next((c for c in extractive.citations if (c.memo_id, c.start) == (source.memo_id, source.start)), None)
     cited = own or Citation(source.memo_id, source.start, source.end, source.text, 0.0)
     span = Citation(source.memo_id, source.start + start, source.start + end, source.text[start:end], cited.score)
@@ -110,6 +117,22 @@ def ground_answer(question: str, generated: str, context: list[Passage], extract
     return replace(extractive, answer=span.quote, span=span, citations=citations, mode="generative",
                    generated=clean_answer(generated), grounding=GROUNDED,
                    confidence=confidence_of(extractive, span, settings))
+
+
+def _copied(question: str, generated: str, context: list[Passage]) -> tuple[Passage, int, int] | None:
+    """Where the words the model copied into a restatement stand: the verbatim run that ends its answer,
+    else the one that opens it, less the question's own words, if it carries most of what the model added
+    (``_carries``)."""
+    texts = [p.text for p in context]
+    for found in (locate_tail(generated, texts), locate_head(generated, texts)):
+        if found is None:
+            continue
+        source = context[found.passage_index]
+        inner_start, inner_end = trim_answer(question, source.text[found.start:found.end])
+        start, end = found.start + inner_start, found.start + inner_end
+        if _carries(question, generated, source.text[start:end]):
+            return source, start, end
+    return None
 
 
 def _fallback(extractive: Answer, generated: str) -> Answer:
@@ -148,9 +171,25 @@ def stream_answer(
     settings: GenerativeSettings,
     phrases: Phrases | None = None,
     surroundings: Surroundings | None = None,
+    tentative: Answer | None = None,
 ) -> Iterator[str | Answer]:
     """The model's tokens as they come, then the grounded ``Answer`` last. When retrieval found no support
-    the model is not asked: only the abstention comes."""
+    the model is not asked: only the abstention comes. ``tentative``: the extractive answer at the
+    ``ask_below`` threshold, for a question the extractive tier abstains on: the model reads, and its answer
+    stands only when grounded."""
+    if tentative is not None and extractive.abstained and not tentative.abstained:
+        answered = None
+        for item in stream_answer(question, scored, tentative, generator, settings, phrases, surroundings):
+            if isinstance(item, Answer):
+                answered = item
+            else:
+                yield item
+        if answered is not None and answered.grounding == GROUNDED:
+            yield answered
+        else:
+            yield replace(extractive, mode="generative", generated=answered.generated if answered else None,
+                          grounding=DECLINED)
+        return
     if extractive.abstained:
         yield replace(extractive, mode="generative", grounding=ABSTAINED)
         return

@@ -84,19 +84,36 @@ def locate_tail(answer: str, sentences: Sequence[str]) -> Located | None:
     of ``sentences``: a small model often restates the question and ends with the answer it copied ("The
     Saxon Garden in Polish is Ogród Saski"). None when the answer's last word is in none of them. Callers
     trim the question's own words off the run (``service.phrases.trim_answer``)."""
+    return _locate_edge(answer, sentences, from_end=True)
+
+
+def locate_head(answer: str, sentences: Sequence[str]) -> Located | None:
+    """``locate_tail``'s mirror: the longest verbatim run that opens the answer, for a restatement that
+    starts with the answer it copied ("The New York Knicks reached their first NBA Finals since 1999")."""
+    return _locate_edge(answer, sentences, from_end=False)
+
+
+def _locate_edge(answer: str, sentences: Sequence[str], from_end: bool) -> Located | None:
     wanted = [_fold(m.group(0)) for m in _TOKEN.finditer(clean_answer(answer))]
     if not wanted:
         return None
+    if not from_end:
+        wanted = wanted[::-1]
     best: tuple[int, Located] | None = None
     for i, sentence in enumerate(sentences):
         tokens = list(_TOKEN.finditer(sentence))
+        if not from_end:
+            tokens = tokens[::-1]
         folded = [_fold(t.group(0)) for t in tokens]
         for b in range(len(tokens)):
             length = 0
             while length < min(len(wanted), b + 1) and folded[b - length] == wanted[-1 - length]:
                 length += 1
             if length and (best is None or length > best[0]):
-                best = (length, Located(i, tokens[b - length + 1].start(), tokens[b].end()))
+                first, last = tokens[b - length + 1], tokens[b]
+                if not from_end:
+                    first, last = last, first
+                best = (length, Located(i, first.start(), last.end()))
     return best[1] if best else None
 
 

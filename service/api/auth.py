@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from flask import Flask, request
+from flask import Flask, g, request
 
-from service.config import flag
+from service.config import ask_mode, flag
 from service.errors import Unauthorized
 
 # POSTs that only read: open with the GETs under PUBLIC_READS, unless they run the model.
@@ -98,9 +98,10 @@ def load_auth(config: Mapping[str, Any]) -> TokenAuth:
     return TokenAuth(tuple(digests), public_reads=flag(config, "PUBLIC_READS"))
 
 
-def runs_model(endpoint: str | None, llm_on: bool) -> bool:
-    """Whether the current request would run the LLM: a generative or streamed answer, an abstractive
-    brief, a topic's paragraph (written by the LLM whenever the tier is on). Read before the view runs."""
+def runs_model(endpoint: str | None, llm_on: bool, generative_default: bool = False) -> bool:
+    """Whether the current request would run the LLM: a generative or streamed answer (an /ask naming no
+    mode is generative when that is the server's default), an abstractive brief, a topic's paragraph
+    (written by the LLM whenever the tier is on). Read before the view runs."""
     if endpoint == "api.memo_brief":
         return request.args.get("mode", "").strip().lower() == "abstractive"
     if endpoint not in QUERY_ENDPOINTS:
@@ -109,7 +110,8 @@ def runs_model(endpoint: str | None, llm_on: bool) -> bool:
     body = body if isinstance(body, dict) else {}
     if endpoint == "api.ask":
         streamed = body.get("stream") is True or request.accept_mimetypes.best == "text/event-stream"
-        return body.get("mode") == "generative" or streamed
+        mode = body.get("mode")
+        return mode == "generative" or streamed or (mode is None and generative_default)
     return body.get("mode") == "abstractive" or (llm_on and body.get("query") is not None)
 
 
@@ -118,9 +120,24 @@ def install(app: Flask, auth: TokenAuth) -> None:
     app.extensions["memo_auth"] = auth
 
     llm_on = str(app.config.get("LLM", "none")).lower() != "none"
+    generative_default = ask_mode(app.config) == "generative"
 
     @app.before_request
     def require_token() -> None:
-        if auth.enabled:
-            auth.check(request.endpoint, request.method, request.headers.get("Authorization"),
-                       runs_model(request.endpoint, llm_on))
+        if not auth.enabled:
+            return
+        header = request.headers.get("Authorization")
+        model = runs_model(request.endpoint, llm_on, generative_default)
+        if model and auth.public_reads and leaves_mode(request.endpoint) and auth.identity(header) is None:
+            # an anonymous /ask that names no mode gets the extractive answer open to all, not a 401
+            g.ask_mode = "extractive"
+            model = False
+        auth.check(request.endpoint, request.method, header, model)
+
+
+def leaves_mode(endpoint: str | None) -> bool:
+    """Whether the current request is an /ask that names no mode and does not ask for a stream."""
+    if endpoint != "api.ask" or request.accept_mimetypes.best == "text/event-stream":
+        return False
+    body = request.get_json(silent=True)
+    return isinstance(body, dict) and "mode" not in body and body.get("stream") is not True

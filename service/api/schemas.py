@@ -206,10 +206,12 @@ class AskIn(Strict):
     date_to = Date(load_default=None)
     tags = List(String(validate=Length(1, 64)), load_default=None, validate=Length(max=MAX_TAGS))
     entities = _entity_list(f"Only memos that mention all of these. {ENTITY_MATCH}")
-    mode = String(load_default="extractive", validate=OneOf(["extractive", "generative"]), metadata={
+    mode = String(load_default=None, validate=OneOf(["extractive", "generative"]), metadata={
         "description": "extractive: a sentence (or the phrase in it that answers), instant. generative: the "
                        "local LLM answers from the best sentences; its answer must be found verbatim in them "
-                       "(then cited) or the extractive answer is returned. Needs MEMO_LLM."})
+                       "(then cited) or the extractive answer is returned. Needs MEMO_LLM. Not given: the "
+                       "server's MEMO_ASK_MODE (by default generative when an LLM is on, else extractive; "
+                       "extractive for an anonymous request under MEMO_PUBLIC_READS); /health says which."})
     stream = Boolean(load_default=False, metadata={
         "description": "Server-sent events: `token` events as the model writes, then one `answer` event with "
                        "the grounded answer and citations. Implies mode generative; so does the header "
@@ -248,7 +250,9 @@ class AskOut(Schema):
     grounding = String(allow_none=True, metadata={
         "description": "generative only: grounded (the answer is a verbatim span of citations[0]), "
                        "extractive-fallback (the model's answer was not in the memos: the extractive answer "
-                       "is returned), abstained (no support found; the model was not asked)."})
+                       "is returned), abstained (no support found; the model was not asked), declined "
+                       "(support too weak for the extractive answer: the model was asked, and its answer was "
+                       "not found in what it read, so the question is abstained)."})
 
 
 BRIEF_MODE = {"description": "extractive: the memo's key sentences. abstractive: 2-3 sentences from the local "
@@ -345,6 +349,8 @@ class HealthOut(Schema):
                                                     "SQLite FTS5 (same ranks, slower) while the copy is built "
                                                     "after start-up"})
     models = Nested(Schema.from_dict({"embedder": String(), "entities": String(), "llm": String()})())
+    ask_mode = String(metadata={"description": "what POST /ask does when a request names no mode: extractive "
+                                               "or generative (MEMO_ASK_MODE)"})
 
 
 # Every error body, for APIFlask's generated error responses (plain OpenAPI, as APIFlask expects).

@@ -7,7 +7,7 @@ from typing import Any
 
 from apiflask import APIBlueprint, APIFlask
 from apiflask.exceptions import HTTPError
-from flask import current_app, request
+from flask import current_app, g, request
 from marshmallow import RAISE
 from werkzeug.exceptions import InternalServerError, RequestEntityTooLarge
 
@@ -188,7 +188,8 @@ def ask(json_data):
     where = _filter(d, d["memo_ids"])
     if d["stream"] or request.accept_mimetypes.best == "text/event-stream":
         return stream_answer(get_engine(), d["question"], d["k"], where)
-    result, memos = get_engine().ask(d["question"], d["k"], where, d["mode"])
+    # no mode named: the server's default (MEMO_ASK_MODE), or extractive for an anonymous public read (auth)
+    result, memos = get_engine().ask(d["question"], d["k"], where, d["mode"] or g.get("ask_mode"))
     return answer_body(result, memos)
 
 
@@ -202,7 +203,8 @@ def health():
     return {"status": "ok" if ok else "degraded", **counts, "backend": engine.storage.backend,
             **engine.storage.status(),
             "models": {"embedder": engine.embedder.name, "entities": engine.entity_extractor.name,
-                       "llm": current_app.config["LLM"]}}
+                       "llm": current_app.config["LLM"]},
+            "ask_mode": engine.settings.ask_mode}
 
 
 # -- errors --------------------------------------------------------------------------------------

@@ -55,12 +55,14 @@ class Writer:
 
     def stream_answer(self, question: str, scored: list[tuple[float, Passage]], extractive: Answer,
                       phrases: generative.Phrases | None = None,
-                      surroundings: generative.Surroundings | None = None) -> Iterator[str | Answer]:
+                      surroundings: generative.Surroundings | None = None,
+                      tentative: Answer | None = None) -> Iterator[str | Answer]:
         """Tokens, then the grounded answer; waits for the slot first (``Busy`` when it cannot). ``phrases``
-        finds the typed phrases a clause-long answer narrows to."""
+        finds the typed phrases a clause-long answer narrows to; ``tentative`` is the extractive answer at
+        the ``ask_below`` threshold (``generative.stream_answer``)."""
         answering = generative.stream_answer(question, scored, extractive, self.generator, self.settings.answer, phrases,
-                                             surroundings)
-        if extractive.abstained:
+                                             surroundings, tentative)
+        if extractive.abstained and (tentative is None or tentative.abstained):
             yield from answering
             return
         with self.slot.hold():
@@ -68,9 +70,10 @@ class Writer:
 
     def answer(self, question: str, scored: list[tuple[float, Passage]], extractive: Answer,
                phrases: generative.Phrases | None = None,
-               surroundings: generative.Surroundings | None = None) -> Answer:
+               surroundings: generative.Surroundings | None = None,
+               tentative: Answer | None = None) -> Answer:
         final = extractive
-        for item in self.stream_answer(question, scored, extractive, phrases, surroundings):
+        for item in self.stream_answer(question, scored, extractive, phrases, surroundings, tentative):
             if isinstance(item, Answer):
                 final = item
         return final

@@ -42,7 +42,7 @@ export async function ask(box, body, generative, openMemo) {
       }, controller.signal);
       if (!result) throw new Error("The answer stream ended without an answer; try again.");
     } else {
-      result = await api("POST", "/ask", body, controller.signal);
+      result = await api("POST", "/ask", { ...body, mode: "extractive" }, controller.signal);
     }
     clearInterval(timer);
     await renderAnswer(box, result, openMemo, seconds(), controller.signal);

@@ -11,7 +11,7 @@ const KINDS = { PERSON: "People", GPE: "Places", LOC: "Places", FAC: "Places", O
 const KIND_CLASS = { PERSON: "person", GPE: "place", LOC: "place", FAC: "place", ORG: "org" };
 
 const $ = (id) => document.getElementById(id);
-const state = { offset: 0, entities: [], type: "", from: "", to: "", tag: "", llm: false };
+const state = { offset: 0, entities: [], type: "", from: "", to: "", tag: "", llm: false, modeSet: false };
 
 // -- errors ------------------------------------------------------------------------------------------
 
@@ -334,6 +334,10 @@ async function loadHealth() {
     const h = await api("GET", "/health");
     state.llm = Boolean(h.models.llm && h.models.llm !== "none");
     $("ask-llm").hidden = !state.llm;
+    if (!state.modeSet) {  // the server's default mode, once: later refreshes keep the reader's choice
+      $("ask-generative").checked = state.llm && h.ask_mode === "generative";
+      state.modeSet = true;
+    }
     $("status").textContent = h.memos + " memos \u00b7 " + h.models.embedder + (state.llm ? " \u00b7 " + h.models.llm : "") +
       (h.status === "ok" ? "" : " \u00b7 " + h.status);
   } catch (err) {
