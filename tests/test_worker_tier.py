@@ -27,8 +27,9 @@ TEST_DB = 14  # the Redis database these tests use on a shared server: flushed b
 
 
 def memo_texts(n: int, tag: str) -> list[str]:
-    return [f"{1 + i % 28} March 2024; MEMO: Port report {tag} number {i}. The harbour of Tartus handled {i * 7 + 3} "
-            f"ships in week {i}. Engineers from Moscow inspected pier {i % 9} and crane {i * 13 % 101}." for i in range(n)]
+    return [f"{1 + i % 28} March 2024; MEMO: Port report {tag} number {i}. The harbour of Tartus handled "
+            f"{i * 7 + 3} ships in week {i}. Engineers from Moscow inspected pier {i % 9} and crane {i * 13 % 101}."
+            for i in range(n)]
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ def broker_url(redis_url):
 class WorkerProcess:
     """``memo worker`` in its own process group (a SIGKILL takes all of it), its output in a file."""
 
-    def __init__(self, env: dict, log: Path, queues: str = "ingest") -> None:
+    def __init__(self, env: dict, log: Path, queues: str) -> None:
         self.log = log
         with open(log, "ab") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "tests.fake_memo", "worker", "--queues", queues],
@@ -71,11 +72,12 @@ def tier(config, database_url, broker_url, tmp_path):
     """``tier(broker=None)``: the env of a worker and an app (the API) on the test database and a broker."""
     made: list = []
 
-    def make(broker: str = broker_url, delay_s: float = 0.05):
-        settings = {"DATABASE_URL": database_url, "BROKER_URL": broker, "INGEST_BATCH": 8, "WORKER_LEASE_S": 2,
+    def make(broker: str = broker_url, delay_s: float = 0.05, **more):
+        settings = {**more, "DATABASE_URL": database_url, "BROKER_URL": broker, "INGEST_BATCH": 8, "WORKER_LEASE_S": 2,
                     "WORKER_SWEEP_S": 0.5, "WORKER_REQUEUE_S": 2, "RATELIMIT": "off"}
         env = {k: v for k, v in os.environ.items() if not k.startswith("MEMO_")}
-        env.update({f"MEMO_{k}": str(v) for k, v in {**config, **settings}.items() if k not in ("TESTING",) and v is not None})
+        env.update({f"MEMO_{k}": str(v) for k, v in {**config, **settings}.items()
+                    if k != "TESTING" and v is not None})
         env.update({"MEMO_SEEDS_DIR": "", "MEMO_DATA_DIR": str(tmp_path / "worker-data"),
                     "MEMO_TEST_EMBED_DELAY_S": str(delay_s), "PYTHONPATH": str(ROOT)})
         app = create_app({**config, **settings})
@@ -87,8 +89,8 @@ def tier(config, database_url, broker_url, tmp_path):
         app.extensions["memo"].close()
 
 
-def start_workers(env: dict, tmp_path: Path, n: int, made: list) -> list[WorkerProcess]:
-    workers = [WorkerProcess(env, tmp_path / f"worker-{len(made) + i}.log") for i in range(n)]
+def start_workers(env: dict, tmp_path: Path, n: int, made: list, queues: str) -> list[WorkerProcess]:
+    workers = [WorkerProcess(env, tmp_path / f"worker-{len(made) + i}.log", queues) for i in range(n)]
     made.extend(workers)
     return workers
 
@@ -96,7 +98,7 @@ def start_workers(env: dict, tmp_path: Path, n: int, made: list) -> list[WorkerP
 @pytest.fixture
 def workers(tmp_path):
     made: list[WorkerProcess] = []
-    yield lambda env, n=1: start_workers(env, tmp_path, n, made)
+    yield lambda env, n=1, queues="ingest": start_workers(env, tmp_path, n, made, queues)
     for w in made:
         w.kill()
 
@@ -145,7 +147,8 @@ def test_bulk_ingest_through_two_workers(tier, workers):
     job_id = submit(app, texts)
     wait_for(lambda: job_of(app, job_id)["status"] == "done", 120, "the job", running)
     check_indexed_once(app, job_id, texts)
-    answer = app.test_client().post("/ask", json={"question": "How many ships did the harbour of Tartus handle in week 7?"})
+    question = "How many ships did the harbour of Tartus handle in week 7?"
+    answer = app.test_client().post("/ask", json={"question": question})
     assert "52" in str(answer.get_json()["citations"])
 
 
@@ -212,3 +215,23 @@ def test_a_broker_restarted_empty_loses_no_memo(tier, workers, tmp_path):
     finally:
         server.kill()
         server.wait(10)
+
+
+def test_briefs_are_written_by_a_worker_on_the_briefs_queue(tier, workers):
+    """The API (no brief thread) sends a brief task per memo stored; a worker with the LLM (the scripted fake)
+    on the briefs queue writes it; a worker on ingest alone sends the briefs of the memos it stores."""
+    env, app = tier(LLM="fake")
+    assert app.extensions["memo"].worker is None
+    running = workers(env, 1, "briefs") + workers(env, 1, "ingest")
+    client = app.test_client()
+    memo = client.post("/memos", json={"text": memo_texts(1, "brief")[0]}).get_json()
+    texts = memo_texts(12, "batch-brief")
+    job_id = submit(app, texts)
+    wait_for(lambda: job_of(app, job_id)["status"] == "done", 60, "the job", running)
+    for memo_id in [memo["id"], *job_of(app, job_id)["memo_ids"]]:
+        wait_for(lambda: client.get(f"/memos/{memo_id}").get_json()["brief_status"] == "ready", 60,
+                 f"the brief of {memo_id}", running)
+    brief = client.get(f"/memos/{memo['id']}/brief?mode=abstractive").get_json()
+    assert brief["method"].startswith("abstractive") and "In short" in brief["brief"], brief
+    assert app.extensions["memo"].writer.generator.prompts == [], "the API process wrote no brief itself"
+    assert "'written'" in running[0].log.read_text(), "the briefs worker wrote them"

@@ -33,10 +33,13 @@ class CeleryQueue:
         return cls(make_celery(config), leases, int(config["INGEST_BATCH"]), briefs)
 
     def submit(self, items: Sequence[tuple[str, dict]]) -> Job:
-        """Store the batch as a job (texts and content hashes), then send its tasks."""
+        """Store the batch as a job (texts and content hashes), then send its tasks. The first task carries the
+        first memo alone, so it is answerable after one memo's embedding rather than a whole batch's."""
         hashes = [content_hash(normalise_text(text)) for text, _ in items]
         job = self.leases.create(secrets.token_hex(8), items, hashes)
-        self.send_items(job.id, list(enumerate(hashes)))
+        wanted = list(enumerate(hashes))
+        if self.send_items(job.id, wanted[:1]):
+            self.send_items(job.id, wanted[1:])
         return job
 
     def send_items(self, job_id: str, wanted: Sequence[tuple[int, str | None]]) -> int:
@@ -61,8 +64,11 @@ class CeleryQueue:
         from kombu.exceptions import OperationalError
 
         try:
+            # one quick retry (a pooled connection gone stale with a restarted broker), not a wait: what is
+            # not sent is safe in the database
             task.apply_async(args, queue=queue, retry=True,
-                             retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5})
+                             retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
+                                           "interval_max": 0.2})
             return True
         except (OperationalError, OSError) as exc:
             log.warning("broker unreachable, %s task not sent (the sweeper sends it later): %s", queue, exc)

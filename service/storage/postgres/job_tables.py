@@ -27,8 +27,8 @@ class PgJobs:
     def create(self, job_id: str, items: Sequence[tuple[str, dict]], hashes: Sequence[str] | None = None) -> Job:
         now = utc_now()
         with self._db.write() as conn:
-            conn.execute("INSERT INTO jobs(id, status, total, created_at, updated_at) VALUES (%s, 'queued', %s, %s, %s)",
-                         (job_id, len(items), now, now))
+            conn.execute("INSERT INTO jobs(id, status, total, created_at, updated_at) "
+                         "VALUES (%s, 'queued', %s, %s, %s)", (job_id, len(items), now, now))
             with conn.cursor().copy("COPY job_items (job_id, idx, text, meta, status, content_hash, enqueued_at) "
                                     "FROM STDIN") as copy:
                 for i, (text, meta) in enumerate(items):
@@ -114,7 +114,8 @@ class PgJobs:
             if not conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (_SWEEP_LOCK,)).fetchone()[0]:
                 return {}  # another worker is sweeping right now
             dead = "status = 'queued' AND lease_until < now()"
-            lost = "status = 'queued' AND lease_until IS NULL AND enqueued_at < now() - make_interval(secs => %s)"
+            lost = ("status = 'queued' AND lease_until IS NULL AND (enqueued_at IS NULL "  # NULL: a job from schema 1
+                    "OR enqueued_at < now() - make_interval(secs => %s))")
             given_up = conn.execute(
                 f"UPDATE job_items SET status = 'failed', text = NULL, lease_owner = NULL, lease_until = NULL, "
                 f"error = 'gave up after ' || attempts || ' attempts (each worker that took it stopped)' "
