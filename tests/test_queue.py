@@ -161,6 +161,15 @@ def test_briefs_go_to_the_briefs_task_keyed_by_content_hash(config, database_url
         assert context.brief(memo["id"], engine.get(memo["id"]).content_hash) == "ready"
         assert context.brief(memo["id"], "0" * 64) == "gone", "a task for an older text does nothing"
         assert len(engine.writer.generator.prompts) == calls, "a cached brief is not written again"
+        engine.queue.briefs = False  # this memo's task is not sent: its brief stays pending
+        third = engine.intake.ingest("A third memo about the port of Tartus and its new piers in 2019.")[0]
+        method = engine.briefs.method("abstractive")
+        with engine.storage.briefs.writing(third.content_hash, method) as mine:  # another worker is writing it
+            assert mine
+            assert context.brief(third.id, third.content_hash) == "busy"
+            assert engine.brief_status(third) == "pending"
+        assert context.brief(third.id, third.content_hash) == "written", "the lock went with its holder"
+        assert engine.brief_status(third) == "ready"
     finally:
         app.extensions["memo"].close()
 

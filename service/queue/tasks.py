@@ -7,6 +7,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Sequence
 
+from service.brief.briefer import ABSTRACTIVE
 from service.ingest.jobs import store_items
 from service.storage.base import JobLeases
 
@@ -55,11 +56,15 @@ class WorkerContext:
         with self._lock:
             if memo_id in self._failed_briefs:
                 return "unsupported"
-        if not self.engine.precompute_brief(memo_id):
-            log.info("no supported abstractive brief for memo %s", memo_id)
-            with self._lock:
-                self._failed_briefs.add(memo_id)
-            return "unsupported"
+        method = self.engine.briefs.method(ABSTRACTIVE)
+        with self.engine.storage.briefs.writing(memo.content_hash, method) as mine:
+            if not mine:  # another worker is writing it (a sweep re-sent it meanwhile): its cache entry will do
+                return "busy"
+            if not self.engine.precompute_brief(memo_id):
+                log.info("no supported abstractive brief for memo %s", memo_id)
+                with self._lock:
+                    self._failed_briefs.add(memo_id)
+                return "unsupported"
         return "written"
 
     def failed_briefs(self) -> set[str]:

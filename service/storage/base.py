@@ -116,6 +116,11 @@ class BriefCache(Protocol):
     def next_pending(self, method: str, max_sentences: int, skip: set[str]) -> str | None:
         """The oldest memo (ids in ``skip`` aside) with no cached brief of ``method`` for its current text."""
 
+    def writing(self, content_hash: str, method: str) -> AbstractContextManager[bool]:
+        """``with briefs.writing(hash, method) as mine:`` True when no other process is writing that brief
+        now (it is then this one's until the block ends, or the process dies); always True where one
+        process owns the store."""
+
 
 class JobStore(Protocol):
     """Batches of memos accepted for ingest: the texts are kept until each is stored, so an acknowledged
