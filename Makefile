@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test test-fast bench bench-quick soak crash-test eval lock clean chromium
+.PHONY: install run test test-fast bench bench-quick soak crash-test eval lock clean chromium redis
 
 install: $(STAMP)
 
@@ -35,6 +35,15 @@ chromium:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	    chromium fonts-dejavu-core >/dev/null && /usr/bin/chromium --version; \
 	else echo "chromium is missing: run 'sudo make chromium' (or apt-get install chromium) for the browser test"; fi
+
+# Debian's redis-server for the worker tier's tests. The tests use a Redis on 127.0.0.1:6379 when one answers,
+# else start this binary on a free port; under CI=true a missing Redis fails them. Installs only when missing.
+redis:
+	@if command -v redis-server >/dev/null; then echo "redis-server: $$(redis-server --version)"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    redis-server >/dev/null && redis-server --version; \
+	else echo "redis-server is missing: run 'sudo make redis' (or apt-get install redis-server) for the worker tests"; fi
 
 # Dev tooling in bench/ (not shipped): the full benchmark, its one-minute smoke run, the soak and crash trials.
 bench: install

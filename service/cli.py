@@ -1,4 +1,4 @@
-"""The ``memo`` command: serve, ingest, ask, brief, topic, list, delete, migrate, eval (heavy imports inside commands)."""
+"""The ``memo`` command: serve, worker, ingest, ask, brief, topic, list, delete, migrate, eval (heavy imports inside commands)."""
 from __future__ import annotations
 
 import json
@@ -74,6 +74,18 @@ def serve(host: str, port: int, threads: int) -> None:
     from service.server import run
 
     run(host, port, threads)
+
+
+@main.command()
+@click.option("--concurrency", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Tasks at a time (threads sharing one set of models).")
+@click.option("--queues", default="ingest,briefs", show_default=True, help="Queues to take tasks from.")
+@_fail_on_domain_errors
+def worker(concurrency: int, queues: str) -> None:
+    """Run a worker of the queue (MEMO_BROKER_URL) over the shared database (MEMO_DATABASE_URL)."""
+    from service.queue.worker import run_worker
+
+    sys.exit(run_worker(concurrency, [q.strip() for q in queues.split(",") if q.strip()]))
 
 
 @main.command()

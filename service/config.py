@@ -73,6 +73,19 @@ DEFAULTS: dict[str, object] = {
     "RATELIMIT_STORAGE_URI": None,  # unset: REDIS_URL when set (limits shared by every replica), else memory
     # a Redis server the replicas share (redis://host:6379/0): rate-limit counters
     "REDIS_URL": None,
+    # the worker tier: a Celery broker (redis://host:6379/1) turns it on over a shared database. Batch jobs and
+    # abstractive briefs then run in `memo worker` processes; unset (or the embedded backend): in this process
+    "BROKER_URL": None,
+    # Redis re-delivers a message not acknowledged after this long: above the slowest task (a batch of 16
+    # memos of 500k characters, ~20 min on 2 cores; a brief, seconds)
+    "BROKER_VISIBILITY_TIMEOUT_S": 7200,
+    # memo worker: a claimed job item's lease (renewed every quarter of it while the worker lives), how often
+    # the sweeper looks for work with no live owner, how long an item waits unclaimed with the broker's queue
+    # empty before it is sent again (its task was lost), and claims of one item before it fails
+    "WORKER_LEASE_S": 60,
+    "WORKER_SWEEP_S": 30,
+    "WORKER_REQUEUE_S": 120,
+    "WORKER_MAX_ATTEMPTS": 5,
     # APIFlask: OpenAPI and the docs page, served offline
     "VALIDATION_ERROR_SCHEMA": ERROR_SCHEMA,
     "HTTP_ERROR_SCHEMA": ERROR_SCHEMA,
@@ -84,7 +97,8 @@ DEFAULTS: dict[str, object] = {
 
 # from_prefixed_env reads values as JSON where it can (MEMO_API_TOKENS=1234 would become an int):
 # these are taken verbatim.
-VERBATIM = ("API_TOKENS", "API_TOKEN_FILE", "RATELIMIT", "RATELIMIT_STORAGE_URI", "REDIS_URL", "DATA_DIR", "SEEDS_DIR", "DATABASE_URL")
+VERBATIM = ("API_TOKENS", "API_TOKEN_FILE", "RATELIMIT", "RATELIMIT_STORAGE_URI", "REDIS_URL", "DATA_DIR", "SEEDS_DIR", "DATABASE_URL",
+            "BROKER_URL")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}

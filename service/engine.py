@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -48,8 +48,22 @@ class EngineSettings:
     ingest_batch: int = 16  # memos embedded together by ingest_files (memo ingest, seeding)
 
 
+class WorkQueue(Protocol):
+    """Where background work goes when a broker is configured (``service.queue``): ingest jobs and briefs run
+    in worker processes instead of this one."""
+
+    def submit(self, items: Sequence[tuple[str, dict]]) -> Job:
+        """Store the batch as a job, then hand it to the workers."""
+
+    def brief(self, memo: Memo) -> None:
+        """Have a worker write the memo's abstractive brief."""
+
+    def close(self) -> None: ...
+
+
 class Engine:
-    """The service's operations over one ``Storage`` and one set of models."""
+    """The service's operations over one ``Storage`` and one set of models. With a ``queue`` (a broker), batch
+    jobs and abstractive briefs are sent to worker processes; without one they run on threads of this one."""
 
     def __init__(
         self,
@@ -60,6 +74,7 @@ class Engine:
         entity_extractor: EntityExtractor | None = None,
         phrases: PhraseFinder | None = None,
         writer: Writer | None = None,
+        queue: WorkQueue | None = None,
     ) -> None:
         if settings.chunk_tokens > embedder.max_tokens:
             raise ValueError(f"chunk_tokens {settings.chunk_tokens} exceeds the embedder's {embedder.max_tokens}")
@@ -75,31 +90,37 @@ class Engine:
                              settings.chunk_overlap, settings.max_memo_chars)
         self.intake = Intake(storage, self.prep, settings.ingest_batch, self._written)
         self.worker: BriefWorker | None = None
+        self.queue = queue
         if storage.needs_reembedding():
             self.intake.reembed_all()
             storage.reembedded()
         backfill_entities(storage.entities, storage.memos, self.entity_extractor)
         self.briefs = briefs_mod.Briefer(storage, self.models, settings.brief, writer)
-        if writer is not None and settings.brief_worker:
-            self.worker = BriefWorker(self.briefs.next_pending, self._precompute_brief)
+        if writer is not None and settings.brief_worker and queue is None:
+            self.worker = BriefWorker(self.briefs.next_pending, self.precompute_brief)
             self.worker.start()
         self.jobs = JobRunner(storage.jobs, self.intake, settings.ingest_batch)
-        self.jobs.resume()
+        if queue is None:  # with a queue, the workers' sweeper owns unfinished jobs
+            self.jobs.resume()
 
     def close(self) -> None:
         self.jobs.stop()
         if self.worker is not None:
             self.worker.stop()
+        if self.queue is not None:
+            self.queue.close()
         self.prep.close()
         self.storage.close()
 
-    def _written(self) -> None:
-        """A memo was added or its text replaced: the brief worker has work."""
-        if self.worker is not None:
+    def _written(self, memo: Memo) -> None:
+        """A memo was added or its text replaced: its abstractive brief is work for the brief worker."""
+        if self.queue is not None:
+            self.queue.brief(memo)
+        elif self.worker is not None:
             self.worker.notify()
 
-    def _precompute_brief(self, memo_id: str) -> bool:
-        """The worker's job; False when the model's brief did not hold up (nothing was cached)."""
+    def precompute_brief(self, memo_id: str) -> bool:
+        """The brief worker's job; False when the model's brief did not hold up (nothing was cached)."""
         try:
             brief = self.brief(memo_id, briefs_mod.PRECOMPUTED_SENTENCES, briefs_mod.ABSTRACTIVE, background=True)
         except NotFound:
@@ -121,7 +142,7 @@ class Engine:
 
     def submit_batch(self, items: list[tuple[str, dict]]) -> Job:
         """Accept memos for ingest in the background; the job is stored before this returns."""
-        return self.jobs.submit(items)
+        return self.queue.submit(items) if self.queue is not None else self.jobs.submit(items)
 
     def job(self, job_id: str) -> Job:
         job = self.storage.jobs.get(job_id)
@@ -246,8 +267,22 @@ class Engine:
         return self.storage.counts()
 
 
-def build_engine(config: Mapping[str, Any]) -> Engine:
-    """An engine from app config (the keys of ``service.config.DEFAULTS``)."""
+def open_queue(config: Mapping[str, Any], storage: Storage) -> WorkQueue | None:
+    """The worker tier's queue when ``BROKER_URL`` is set and the backend can be shared by workers."""
+    if not config.get("BROKER_URL"):
+        return None
+    if storage.leases is None:
+        log.warning("MEMO_BROKER_URL is ignored on the embedded backend: batch jobs and briefs run in this process "
+                    "(workers need MEMO_DATABASE_URL)")
+        return None
+    from service.queue.dispatch import CeleryQueue
+
+    return CeleryQueue.from_config(config, storage.leases)
+
+
+def build_engine(config: Mapping[str, Any], load_llm: bool = True) -> Engine:
+    """An engine from app config (the keys of ``service.config.DEFAULTS``). ``load_llm=False``: no LLM in this
+    process whatever ``LLM`` says (a worker that only ingests)."""
     from models import get_embedder, get_entity_extractor, get_generator, get_phrase_finder
     from service.config import ask_mode, flag
 
@@ -265,13 +300,14 @@ def build_engine(config: Mapping[str, Any]) -> Engine:
     try:
         writer = None
         llm = str(config["LLM"]).lower()
-        if llm != "none":
+        if llm != "none" and load_llm:
             slot = GenerationSlot(float(config["LLM_WAIT_S"]), int(config["LLM_MAX_WAITING"]),
                                   int(config["LLM_RETRY_AFTER_S"]))
             generator = get_generator(llm)
             writer = Writer(generator, slot, settings_for(generator.name))
         return Engine(settings, storage, embedder, entity_extractor=get_entity_extractor(str(config["ENTITIES"])),
-                      phrases=get_phrase_finder(str(config["PHRASES"])), writer=writer)
+                      phrases=get_phrase_finder(str(config["PHRASES"])), writer=writer,
+                      queue=open_queue(config, storage))
     except BaseException:
         storage.close()
         raise

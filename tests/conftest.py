@@ -137,21 +137,49 @@ def seed_text() -> str:
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> str:
-    """A real Redis: ``MEMO_TEST_REDIS_URL``, else the machine's on 127.0.0.1:6379. Skipped when none
-    answers, except under ``CI=true``, where a missing Redis fails the run."""
+def redis_url(tmp_path_factory) -> str:
+    """A real Redis: ``MEMO_TEST_REDIS_URL``, else the machine's on 127.0.0.1:6379, else a throwaway
+    ``redis-server`` on a free port for the session. Skipped when none can be had, except under ``CI=true``,
+    where a missing Redis fails the run (``make redis`` installs the server)."""
     import os
+    import shutil
+    import socket
+    import subprocess
+    import time
 
     import redis
 
     url = os.environ.get("MEMO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
     try:
         redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+        yield url
+        return
     except redis.RedisError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"no Redis at {url}: {exc}")
-        pytest.skip(f"no Redis at {url}")
-    return url
+        reason = f"no Redis at {url}: {exc}"
+    if "MEMO_TEST_REDIS_URL" not in os.environ and shutil.which("redis-server"):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                 "--appendonly", "no", "--dir", str(tmp_path_factory.mktemp("redis"))],
+                                stdout=subprocess.DEVNULL)
+        url = f"redis://127.0.0.1:{port}/0"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
+                break
+            except redis.RedisError:
+                time.sleep(0.05)
+        try:
+            yield url
+        finally:
+            proc.kill()
+            proc.wait(10)
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(f"{reason}, and no redis-server to start (make redis)")
 
 
 @pytest.fixture(scope="session")

@@ -20,10 +20,10 @@ Progress = Callable[[int, "Memo | None", bool], None]
 
 class Intake:
     """Prepares memos (``Preparer``) and writes them through the storage seam. ``written()`` runs after
-    every memo added or replaced (the brief worker's wake-up)."""
+    every memo added or replaced, with it (the brief worker's wake-up, or a brief task sent)."""
 
-    def __init__(self, storage: Storage, prep: Preparer, batch: int, written: Callable[[], None] = lambda: None
-                 ) -> None:
+    def __init__(self, storage: Storage, prep: Preparer, batch: int,
+                 written: Callable[[Memo], None] = lambda memo: None) -> None:
         self.storage = storage
         self.prep = prep
         self.batch = batch
@@ -32,7 +32,7 @@ class Intake:
     def _store(self, prepared) -> tuple[Memo, bool]:
         memo, created = self.storage.memos.add(secrets.token_hex(8), prepared)
         if created:
-            self.written()
+            self.written(memo)
         return memo, created
 
     def ingest(self, text: str, **meta) -> tuple[Memo, bool]:
@@ -115,7 +115,7 @@ class Intake:
         }
         merged.update({k: v for k, v in meta.items() if v is not None})
         memo = self.storage.memos.replace(memo_id, self.prep.prepare(text, **merged))
-        self.written()
+        self.written(memo)
         return memo
 
     def reembed_all(self) -> None:

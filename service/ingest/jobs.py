@@ -12,7 +12,7 @@ from typing import Any, Sequence
 from service.errors import InvalidInput
 from service.ingest.intake import Intake
 from service.storage.base import JobStore
-from service.types import Job
+from service.types import Job, JobItem
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,25 @@ def job_meta(fields: dict[str, Any]) -> dict[str, Any]:
     if "tags" in out:
         out["tags"] = list(out["tags"])
     return out
+
+
+def store_items(intake: Intake, items: Sequence[JobItem]) -> list[tuple[int, str | None, str | None]]:
+    """Store some items of a job with one embedding call: ``(index, memo id, None)`` per stored item (or
+    found stored: the same text is one memo), ``(index, None, why)`` per item that could not be. The one
+    piece of job work every runner shares: this process's thread and the worker tier's tasks."""
+    results = intake.ingest_many([(i.text, i.meta) for i in items], skip_invalid=True)
+    return [(item.index, memo.id, None) if memo else (item.index, None, _why(intake, item.text, item.meta))
+            for item, (memo, _) in zip(items, results)]
+
+
+def _why(intake: Intake, text: str, meta: dict) -> str:
+    """Why a text was not stored (the same checks as ``POST /memos``)."""
+    try:
+        intake.prep.draft(text, **meta)
+    except InvalidInput as exc:
+        return "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.detail.items()) \
+            if isinstance(exc.detail, dict) else str(exc.detail)
+    return "not stored"
 
 
 class JobRunner:
@@ -74,20 +93,7 @@ class JobRunner:
     def run(self, job_id: str) -> None:
         """Store every queued item of a job, ``batch`` at a time; each item ends indexed or failed."""
         while not self._stopping.is_set() and (items := self.jobs.pending(job_id, self.batch)):
-            results = self.intake.ingest_many([(i.text, i.meta) for i in items], skip_invalid=True)
-            finished = []
-            for item, (memo, _) in zip(items, results):
-                finished.append((item.index, memo.id if memo else None, None if memo else self._why(item.text, item.meta)))
-            self.jobs.finish_items(job_id, finished)
-
-    def _why(self, text: str, meta: dict) -> str:
-        """Why a text was not stored (the same checks as ``POST /memos``)."""
-        try:
-            self.intake.prep.draft(text, **meta)
-        except InvalidInput as exc:
-            return "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.detail.items()) \
-                if isinstance(exc.detail, dict) else str(exc.detail)
-        return "not stored"
+            self.jobs.finish_items(job_id, store_items(self.intake, items))
 
     def stop(self) -> None:
         """Stop after the batch in hand (what is left stays queued for the next start)."""

@@ -116,6 +116,11 @@ class BriefCache(Protocol):
     def next_pending(self, method: str, max_sentences: int, skip: set[str]) -> str | None:
         """The oldest memo (ids in ``skip`` aside) with no cached brief of ``method`` for its current text."""
 
+    def writing(self, content_hash: str, method: str) -> AbstractContextManager[bool]:
+        """``with briefs.writing(hash, method) as mine:`` True when no other process is writing that brief
+        now (it is then this one's until the block ends, or the process dies); always True where one
+        process owns the store."""
+
 
 class JobStore(Protocol):
     """Batches of memos accepted for ingest: the texts are kept until each is stored, so an acknowledged
@@ -137,8 +142,34 @@ class JobStore(Protocol):
         """Ids of jobs with queued items, oldest first (to resume after a restart)."""
 
 
+class JobLeases(Protocol):
+    """Job items shared by worker processes on other hosts (the worker tier): an item is claimed under a
+    lease, an expiry set by the database's clock that its owner renews while it works. What is still queued
+    with no live owner (a worker killed, a task lost with the broker) the sweeper sends again."""
+
+    def create(self, job_id: str, items: Sequence[tuple[str, dict]], hashes: Sequence[str] | None = None) -> Job:
+        """``JobStore.create``, each item with the content hash its task will carry."""
+
+    def claim(self, job_id: str, wanted: Sequence[tuple[int, str | None]], owner: str, lease_s: float
+              ) -> list[JobItem]:
+        """Take the items ``(index, content hash)`` that are queued and held by no live lease, for ``owner``
+        until ``lease_s`` from now; the job becomes ``running``. Items finished or held elsewhere are left."""
+
+    def renew(self, owner: str, lease_s: float) -> int:
+        """Extend every lease ``owner`` holds to ``lease_s`` from now; how many."""
+
+    def release(self, job_id: str, indexes: Sequence[int], owner: str) -> None:
+        """Give up ``owner``'s leases on some items (its task failed): they wait for the sweeper."""
+
+    def sweep(self, requeue_after_s: float | None, max_attempts: int) -> dict[str, list[tuple[int, str | None]]]:
+        """Items to send again, by job: queued with a lease that ran out, and (``requeue_after_s`` given:
+        the broker holds nothing) queued with no lease and sent longer ago than that. Items claimed
+        ``max_attempts`` times already fail instead. One sweeper at a time across processes; {} for the others."""
+
+
 class Storage(Protocol):
-    """One backend's repositories, opened together. ``backend`` names it in ``/health``."""
+    """One backend's repositories, opened together. ``backend`` names it in ``/health``. ``leases`` is None
+    where one process owns the store (the embedded backend): jobs then run in that process."""
 
     backend: str
     memos: MemoRepository
@@ -146,6 +177,7 @@ class Storage(Protocol):
     entities: EntityStore
     briefs: BriefCache
     jobs: JobStore
+    leases: JobLeases | None
 
     def snapshot(self) -> AbstractContextManager[None]:
         """Reads inside see one committed state. No writes inside."""

@@ -77,6 +77,7 @@ class EmbeddedStorage:
             self.entities = SqliteEntities(self.db)
             self.briefs = SqliteBriefs(self.db)
             self.jobs = SqliteJobs(self.db)
+            self.leases = None  # one process owns the data dir: its jobs run in it
             self._reembedding = self._check_space()
             if self._reembedding:
                 self.keeper.start_empty()

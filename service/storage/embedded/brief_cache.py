@@ -1,6 +1,8 @@
 """Cached briefs in SQLite, keyed by content hash, method and size; memos without one are the brief queue."""
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
+
 import json
 
 from service.storage.embedded.database import Database
@@ -11,6 +13,9 @@ class SqliteBriefs:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    def writing(self, content_hash: str, method: str) -> AbstractContextManager[bool]:
+        return nullcontext(True)  # one process owns the data dir: its brief worker is the only writer
 
     def get(self, content_hash: str, method: str, max_sentences: int) -> dict | None:
         row = self._db.connection().execute(

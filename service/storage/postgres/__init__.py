@@ -49,6 +49,7 @@ class PostgresStorage:
             self.entities = PgEntities(self.db)
             self.briefs = PgBriefs(self.db)
             self.jobs = PgJobs(self.db)
+            self.leases = self.jobs
             self._reembedding = self._check_space()
         except BaseException:
             self.db.close()

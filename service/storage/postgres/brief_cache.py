@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
+from typing import Iterator
 
 from service.storage.postgres.database import Database
 
@@ -11,6 +13,19 @@ class PgBriefs:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    @contextmanager
+    def writing(self, content_hash: str, method: str) -> Iterator[bool]:
+        """A session advisory lock on the brief's key, on a connection held for the block: released at the
+        end, or by the server when the process holding it dies."""
+        key = f"brief:{content_hash}:{method}"
+        with self._db.session() as conn:
+            mine = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)).fetchone()[0]
+            try:
+                yield bool(mine)
+            finally:
+                if mine:
+                    conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
 
     def get(self, content_hash: str, method: str, max_sentences: int) -> dict | None:
         row = self._db.one("SELECT body FROM briefs WHERE content_hash = %s AND method = %s AND max_sentences = %s",

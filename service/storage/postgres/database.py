@@ -80,6 +80,13 @@ class Database:
                 yield conn
 
     @contextmanager
+    def session(self) -> Iterator[psycopg.Connection]:
+        """A pooled connection of the block's own, in autocommit: session state (an advisory lock) lasts as
+        long as the block, or until the process dies and the server drops the connection."""
+        with unavailable_as_503(self._retry_after), self.pool.connection() as conn:
+            yield conn
+
+    @contextmanager
     def snapshot(self) -> Iterator[None]:
         """Reads on this thread inside see one committed state: a REPEATABLE READ, READ ONLY transaction on
         one connection held for the block."""
