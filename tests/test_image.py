@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.harness import call, free_port, make_memo, seed_sentences
+from bench.harness import call, free_port, make_memo, request, seed_sentences
 
 pytestmark = pytest.mark.image
 
@@ -137,6 +137,12 @@ def test_the_image_serves_the_seed_question_and_the_cli_reads_its_volume(image, 
 
 
 SOCKET = ".s.PGSQL.5432"
+TOKEN = "image-test-token"
+
+
+def api(port: int, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+    """A call with the replicas' bearer token."""
+    return request(port, method, path, body, headers={"Authorization": f"Bearer {TOKEN}"})[:2]
 
 
 @pytest.fixture
@@ -164,19 +170,20 @@ def test_two_api_containers_over_postgres_take_a_batch(image, socket_postgres):
     mount = f"{data}/{SOCKET}:/pgsocket/{SOCKET}"
     ports = [free_port(), free_port()]
     # the extractive tier (MEMO_LLM=none) keeps two replicas light; Redis on the host shares rate limits
-    env = {"MEMO_DATABASE_URL": url, "MEMO_LLM": "none", "MEMO_HOST": "127.0.0.1",
+    env = {"MEMO_DATABASE_URL": url, "MEMO_LLM": "none", "MEMO_HOST": "127.0.0.1", "MEMO_API_TOKENS": TOKEN,
            "MEMO_REDIS_URL": "redis://127.0.0.1:6379/13", "MEMO_RATELIMIT": "10000 per minute"}
     replicas = [Container(image, {**env, "MEMO_PORT": str(p)}, [mount]) for p in ports]
     try:
         record(replicas_healthy_s=[r.wait_healthy(p) for r, p in zip(replicas, ports)])
+        assert call(ports[0], "GET", "/memos")[0] == 401  # MEMO_API_TOKENS from the container's environment
         pool, rng = seed_sentences(), random.Random(21)
         markers = [f"R{uuid.uuid4().hex[:8]}" for _ in range(40)]
         memos = [{"text": make_memo(rng, pool, m, 6), "tags": ["image-test"]} for m in markers]
         started = time.monotonic()
-        status, job = call(ports[0], "POST", "/memos/batch", {"memos": memos})
+        status, job = api(ports[0], "POST", "/memos/batch", {"memos": memos})
         assert status == 202 and job["total"] == 40, job
         deadline = time.monotonic() + 300
-        while (state := call(ports[0], "GET", f"/jobs/{job['job_id']}")[1])["status"] != "done":
+        while (state := api(ports[0], "GET", f"/jobs/{job['job_id']}")[1])["status"] != "done":
             assert time.monotonic() < deadline, state
             time.sleep(1)
         record(batch_40_memos_s=round(time.monotonic() - started, 1))
@@ -185,7 +192,7 @@ def test_two_api_containers_over_postgres_take_a_batch(image, socket_postgres):
         assert [h["backend"] for h in healths] == ["postgres", "postgres"]
         assert healths[0]["memos"] == healths[1]["memos"] == 41 and healths[0]["status"] == "ok"  # and the seed
         # a memo ingested through one replica is cited by the other
-        status, body = call(ports[1], "POST", "/ask", {"question": f"When was reference {markers[7]} logged?", "k": 3})
+        status, body = api(ports[1], "POST", "/ask", {"question": f"When was reference {markers[7]} logged?", "k": 3})
         assert status == 200 and state["memo_ids"][7] in {c["memo_id"] for c in body["citations"]}, body
     finally:
         for replica in replicas:
