@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test test-fast bench bench-quick soak crash-test eval lock clean chromium redis
+.PHONY: install run test test-fast bench bench-quick soak crash-test eval lock clean chromium redis image image-test
 
 install: $(STAMP)
 
@@ -76,6 +76,14 @@ lock:
 	  echo "# Regenerate with 'make lock'. torch is installed first by the Makefile (see requirements.in)."; \
 	  echo "torch==2.13.0"; .lock-venv/bin/pip freeze | grep -v -i -e '^torch==' -e '^memo-service'; } > requirements.txt
 	rm -rf .lock-venv
+
+# The container image memo-service:latest (docs/deployment.md): docker build where a Docker engine runs, else
+# buildah with a base made here when none can be pulled (scripts/image.sh). image-test builds it, then runs it.
+image:
+	scripts/image.sh
+
+image-test: image install
+	$(BIN)/python -m pytest -m image -p no:cacheprovider tests/test_image.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

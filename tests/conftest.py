@@ -228,3 +228,14 @@ def database_url(postgres_server) -> str:
     yield urlunsplit(parts._replace(path=f"/{name}"))
     with psycopg.connect(postgres_server, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pytest_collection_modifyitems(config, items):
+    """The container-image tests (tests/test_image.py: a build and podman containers, minutes) run only when
+    asked for by marker, ``-m image`` (``make image-test``); every other run deselects them."""
+    if "image" in (config.getoption("markexpr") or ""):
+        return
+    image = [item for item in items if item.get_closest_marker("image")]
+    if image:
+        config.hook.pytest_deselected(items=image)
+        items[:] = [item for item in items if not item.get_closest_marker("image")]

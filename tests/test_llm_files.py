@@ -11,7 +11,8 @@ import pytest
 
 from models.llm import conversion
 from models.llm.conversion import BUILDER_ARGS, STAMP_FORMAT, converted_dir, ensure_converted, stamp_problem
-from models.llm.loader import load_qwen
+from models.llm import loader
+from models.llm.loader import load_qwen, prepare
 from models.llm.package import assemble
 from models.llm.spec import ModelSpec, ModelUnavailable
 
@@ -118,3 +119,22 @@ def test_the_repeat_penalty_is_llama_cpps_over_recent_tokens_only():
     assert out.tolist() == [[[1.0, -4.0, 3.0, 1.0]]]  # positive divided, negative multiplied, once per token
     assert penalise_repeats(logits.copy(), [], 2.0).tolist() == logits.tolist()
     assert penalise_repeats(logits.copy(), [0, 2], 1.0).tolist() == logits.tolist()
+
+
+def test_a_stamped_conversion_is_used_without_its_gguf_or_packages(tmp_path, monkeypatch):
+    # The container image ships the converted model only: neither the GGUF nor its packages are there.
+    s = ModelSpec("fake", ("no_such_package_here",), "d" * 64, 1)
+    monkeypatch.setitem(loader.SPECS, "fake", s)
+    monkeypatch.setitem(loader.CHOICES, "fake", ("fake", "onnxruntime-genai"))
+    write_converted(converted_dir(s, tmp_path), s.sha256)
+    assert prepare("fake", tmp_path) == converted_dir(s, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fake-ort-int4"]  # nothing joined, nothing locked
+    # a conversion whose stamp fails still needs the GGUF, and says which package is missing
+    (converted_dir(s, tmp_path) / "model.onnx").write_bytes(b"short")
+    with pytest.raises(ModelUnavailable, match="not installed"):
+        prepare("fake", tmp_path)
+    # gpt4all reads the GGUF itself
+    monkeypatch.setitem(loader.CHOICES, "fake-gpt4all", ("fake", "gpt4all"))
+    write_converted(tmp_path / "again" / "fake-ort-int4", s.sha256)
+    with pytest.raises(ModelUnavailable, match="not installed"):
+        prepare("fake-gpt4all", tmp_path / "again")

@@ -19,13 +19,17 @@ from models.llm.spec import CHOICES, RUNTIMES, SPECS, Generator
 
 def _build(name: str, runtime: str, cache: Path) -> Path:
     """The file or directory ``runtime`` loads for model ``name``: the verified GGUF, for onnxruntime-genai
-    its converted form (both built once and cached)."""
+    its converted form (both built once and cached). A converted model whose stamp holds (it names the
+    GGUF's pinned hash) is loaded without the GGUF: the container image ships only the converted model."""
     spec = SPECS[name]
+    if runtime != "gpt4all":
+        from models.llm.conversion import converted_dir, ensure_converted, stamp_problem
+
+        if stamp_problem(spec, converted_dir(spec, cache)) is None:
+            return converted_dir(spec, cache)
     gguf = assemble(spec, cache)
     if runtime == "gpt4all":
         return gguf
-    from models.llm.conversion import ensure_converted
-
     return ensure_converted(spec, gguf, cache)
 
 

