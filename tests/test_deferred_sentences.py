@@ -121,6 +121,16 @@ def test_an_update_embeds_its_sentences_at_once(make_engine):
     assert not missing(engine.storage.memos.sentences(memo.id).vectors).any()
 
 
+def test_eval_reads_filled_sentence_vectors(make_engine):
+    from service.evaluation.datasets import Document
+    from service.evaluation.runner import ingest_documents
+
+    engine = make_engine(DEFER_SENTENCES=True, SENTENCE_FILLER=False)
+    owners = ingest_documents(engine, [Document(f"d{i}", "", text) for i, text in enumerate(MEMOS)])
+    assert sorted(d for ids in owners.values() for d in ids) == ["d0", "d1", "d2"]
+    assert engine.sentences_pending() == 0
+
+
 @pytest.mark.model
 def test_minilm_q8_fills_the_very_vectors_an_eager_ingest_stores(make_engine, seed_text):
     """minilm-q8 embeds one text per model run, so a sentence embedded alone later (the filler, or a reader)
