@@ -67,3 +67,12 @@ def questions(eval_dir: Path) -> list[str]:
     """XQuAD's questions, in file order, without repeats."""
     with open(eval_dir / "qa_xquad_dev.jsonl", encoding="utf-8") as f:
         return list(dict.fromkeys(json.loads(line)["question"] for line in f))
+
+
+def report(result: dict, out: Path | None) -> None:
+    """Print a bench result as JSON and write it to ``out`` too, when given."""
+    text = json.dumps(result, indent=2)
+    print(text)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)

@@ -4,16 +4,17 @@ indexing the same chunk texts in the same run.
 The first N memos of `python -m bench` (its BBC, CNN/DM and XQuAD texts under distinct dated headers) go into
 a fresh data dir with `memo ingest` (a subprocess, `MEMO_LLM=none`); the rate is the one the command
 prints (ingest only, not start-up). With --http M, the first M of them are also posted one at a time to
-`memo serve` on another fresh data dir. With --peer, txtai (bench/peer.py, fp32 model of the same
-name) then indexes the chunk texts the `memo ingest` store holds; --peer-python reuses a venv that
-`install_peer` made before. Prints JSON (and writes it to --out).
+`memo serve` on another fresh data dir. Both report acknowledged chunks/s (the memos stored and
+searchable) and fully indexed chunks/s (their deferred sentence vectors stored too: service.ingest.deferred).
+With --peer, txtai (bench/peer.py, fp32 model of the same name) then indexes the chunk texts the `memo
+ingest` store holds; --peer-python reuses a venv that `install_peer` made before. Prints JSON (and writes
+it to --out).
 
     flock /tmp/heavy.lock .venv/bin/python scripts/bench_ingest.py --memos 1000 --http 200 --peer
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -67,15 +68,13 @@ def main() -> None:
             peer = run_peer(Path(tmp), chunks, data.questions(args.eval_dir)[:20], args.peer_python)
             peer["wall_s"] = round(time.perf_counter() - started, 1)
             result["txtai"] = peer
-            ratios = {"memo_ingest": round(result["memo_ingest"]["chunks_per_s"] / peer["chunks_per_s"], 2)}
-            if args.http:
-                ratios["http_ingest"] = round(result["http_ingest"]["chunks_per_s"] / peer["chunks_per_s"], 2)
+            ratios = {}
+            for run in ("memo_ingest", "http_ingest") if args.http else ("memo_ingest",):
+                ratios[run] = round(result[run]["chunks_per_s"] / peer["chunks_per_s"], 2)
+                ratios[f"{run}_fully_indexed"] = round(result[run]["fully_indexed_chunks_per_s"]
+                                                       / peer["chunks_per_s"], 2)
             result["ours_over_txtai_chunks_per_s"] = ratios
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    data.report(result, args.out)
 
 
 if __name__ == "__main__":

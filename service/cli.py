@@ -25,7 +25,8 @@ def open_engine(data_dir: Path | None = None, llm: bool = True) -> Iterator["Eng
 
     try:
         # A command is over in seconds: no background brief worker (the server's job), whatever the settings.
-        overrides: dict = {"BRIEF_WORKER": False}
+        # Nor a sentence filler: memo ingest fills before it exits, and readers fill what they meet.
+        overrides: dict = {"BRIEF_WORKER": False, "SENTENCE_FILLER": False}
         if not llm:
             overrides.update(LLM="none", ASK_MODE="extractive")
         if data_dir:
@@ -107,16 +108,23 @@ def ingest(paths: tuple[Path, ...], tags: tuple[str, ...], server: str | None, t
     if server:
         _ingest_remote(files, tags, server, token, batch)
         return
-    with open_engine(llm=False) as engine, click.progressbar(length=len(files), label="ingesting", file=sys.stderr) as bar:
-        chunks = engine.health()["chunks"]
-        started = time.perf_counter()
-        results = engine.ingest_files(files, tags=tags, progress=lambda *_: bar.update(1))
-        seconds = time.perf_counter() - started
-        chunks = engine.health()["chunks"] - chunks
-    added = sum(created for _, created in results)
-    existing = len(results) - added
-    click.echo(f"{added} added, {existing} already stored, {len(files)} files; {chunks} chunks in {seconds:.1f} s "
-               f"({added / seconds if seconds else 0:.1f} memos/s, {chunks / seconds if seconds else 0:.1f} chunks/s)")
+    with open_engine(llm=False) as engine:
+        with click.progressbar(length=len(files), label="ingesting", file=sys.stderr) as bar:
+            chunks = engine.health()["chunks"]
+            started = time.perf_counter()
+            results = engine.ingest_files(files, tags=tags, progress=lambda *_: bar.update(1))
+            seconds = time.perf_counter() - started
+            chunks = engine.health()["chunks"] - chunks
+        added = sum(created for _, created in results)
+        existing = len(results) - added
+        click.echo(f"{added} added, {existing} already stored, {len(files)} files; {chunks} chunks in {seconds:.1f} s "
+                   f"({added / seconds if seconds else 0:.1f} memos/s, {chunks / seconds if seconds else 0:.1f} chunks/s)")
+        # The memos above are stored and searchable; the sentence vectors that ingest deferred follow here.
+        filled = engine.fill_sentences()
+        total = time.perf_counter() - started
+    if filled:
+        click.echo(f"sentence vectors: {filled} filled after ingest; fully indexed in {total:.1f} s "
+                   f"({added / total if total else 0:.1f} memos/s, {chunks / total if total else 0:.1f} chunks/s)")
 
 
 def _ingest_remote(files: list[Path], tags: tuple[str, ...], server: str, token: str | None, batch: int) -> None:

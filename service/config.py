@@ -33,6 +33,11 @@ DEFAULTS: dict[str, object] = {
     "INDEX_SAVE_S": 10,
     # memos embedded per call by memo ingest and seeding
     "INGEST_BATCH": 16,
+    # store (acknowledge) a new memo once its chunks are embedded; its sentence vectors follow in a
+    # background thread when ingest is quiet, and a reader embeds any still missing on the spot
+    "DEFER_SENTENCES": True,
+    # with DEFER_SENTENCES: the background thread that fills them (memo commands fill before they exit)
+    "SENTENCE_FILLER": True,
     # candidate phrases for short answers: "spacy" (parser + NER) or "none" (whole sentences)
     "PHRASES": "spacy",
     # named-entity model registry name ("none" switches entity extraction off)

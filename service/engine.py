@@ -20,6 +20,7 @@ from service.brief import key_sentences as briefing
 from service.brief import topics
 from service.brief.worker import BriefWorker
 from service.errors import ModelOff, NotFound
+from service.ingest.deferred import Activity, SentenceFiller, fill_all
 from service.ingest.entities import backfill_entities
 from service.ingest.intake import Intake
 from service.ingest.jobs import JobRunner
@@ -46,6 +47,8 @@ class EngineSettings:
     ask_mode: str = "extractive"  # what ask() does when no mode is named (service.config.ask_mode)
     brief_worker: bool = True  # with an LLM: write abstractive briefs in the background after ingest
     ingest_batch: int = 16  # memos embedded together by ingest_files (memo ingest, seeding)
+    defer_sentences: bool = True  # acknowledge a memo before its sentence vectors (service.ingest.deferred)
+    sentence_filler: bool = True  # with defer_sentences: fill them in a background thread
 
 
 class WorkQueue(Protocol):
@@ -88,7 +91,10 @@ class Engine:
         self.models = TextModels(embedder, self.splitter, self.phrases, self.entity_extractor)
         self.prep = Preparer(embedder, self.splitter, self.entity_extractor, settings.chunk_tokens,
                              settings.chunk_overlap, settings.max_memo_chars)
-        self.intake = Intake(storage, self.prep, settings.ingest_batch, self._written)
+        self.activity = Activity()
+        self.intake = Intake(storage, self.prep, settings.ingest_batch, self._written,
+                             defer_sentences=settings.defer_sentences, activity=self.activity)
+        self.filler: SentenceFiller | None = None
         self.worker: BriefWorker | None = None
         self.queue = queue
         if storage.needs_reembedding():
@@ -102,9 +108,14 @@ class Engine:
         self.jobs = JobRunner(storage.jobs, self.intake, settings.ingest_batch)
         if queue is None:  # with a queue, the workers' sweeper owns unfinished jobs
             self.jobs.resume()
+        if settings.defer_sentences and settings.sentence_filler:
+            self.filler = SentenceFiller(storage, embedder, self.activity)
+            self.filler.start()
 
     def close(self) -> None:
         self.jobs.stop()
+        if self.filler is not None:
+            self.filler.stop()
         if self.worker is not None:
             self.worker.stop()
         if self.queue is not None:
@@ -113,11 +124,14 @@ class Engine:
         self.storage.close()
 
     def _written(self, memo: Memo) -> None:
-        """A memo was added or its text replaced: its abstractive brief is work for the brief worker."""
+        """A memo was added or its text replaced: its abstractive brief is work for the brief worker (or a
+        brief task sent), and its sentence vectors for the filler."""
         if self.queue is not None:
             self.queue.brief(memo)
         elif self.worker is not None:
             self.worker.notify()
+        if self.filler is not None:
+            self.filler.notify()
 
     def precompute_brief(self, memo_id: str) -> bool:
         """The brief worker's job; False when the model's brief did not hold up (nothing was cached)."""
@@ -139,6 +153,14 @@ class Engine:
 
     def update(self, memo_id: str, text: str, **meta) -> Memo:
         return self.intake.update(memo_id, text, **meta)
+
+    def sentences_pending(self) -> int:
+        """How many memos wait for their sentence vectors (``fill_sentences``, the filler)."""
+        return len(self.storage.memos.unembedded(1 << 30))
+
+    def fill_sentences(self) -> int:
+        """Embed every sentence vector that ingest deferred, now; how many were stored."""
+        return fill_all(self.storage, self.embedder)
 
     def submit_batch(self, items: list[tuple[str, dict]]) -> Job:
         """Accept memos for ingest in the background; the job is stored before this returns."""
@@ -202,7 +224,7 @@ class Engine:
                                 self.phrases.phrases)
 
     def _surroundings(self, passage: Passage, neighbours: int, lead: int) -> list[Passage]:
-        return surroundings(self.storage.memos, passage, neighbours, lead)
+        return surroundings(self.storage.memos, self.embedder, passage, neighbours, lead)
 
     def _cited(self, result: Answer) -> dict[str, MemoInfo]:
         return self.storage.memos.infos([c.memo_id for c in result.citations])
@@ -294,6 +316,8 @@ def build_engine(config: Mapping[str, Any], load_llm: bool = True) -> Engine:
         ask_mode=ask_mode(config),
         brief_worker=flag(config, "BRIEF_WORKER"),
         ingest_batch=int(config["INGEST_BATCH"]),
+        defer_sentences=flag(config, "DEFER_SENTENCES"),
+        sentence_filler=flag(config, "SENTENCE_FILLER"),
     )
     embedder = get_embedder(str(config["EMBEDDER"]))
     storage = open_storage(config, VectorSpace(embedder.name, embedder.dimension))

@@ -295,13 +295,13 @@ def test_the_reader_gets_the_memo_lead_and_the_neighbours_of_its_best_sentence(e
     rows = engine.storage.memos.sentences(memo.id)
     spans = [(s, e) for _, s, e in rows.spans]
     best = Passage(memo.id, *spans[2], text[slice(*spans[2])], rows.vectors[2], 0.9)
-    around = surroundings(engine.storage.memos, best, 1, 1)
+    around = surroundings(engine.storage.memos, engine.embedder, best, 1, 1)
     assert [p.text for p in around] == ["Acme names a new chief.", "The board met on Monday.", "It chose Jane Roe.",
                                         "She starts in May."]
     assert all(text[p.start:p.end] == p.text for p in around) and around[2] is best
     # a passage read before its memo changed keeps to itself
     engine.update(memo.id, text.replace("Jane Roe", "John Doe"))
-    assert surroundings(engine.storage.memos, best, 1, 1) == [best]
+    assert surroundings(engine.storage.memos, engine.embedder, best, 1, 1) == [best]
     # what the model reads: the best sentence's surroundings, then the other best-scored sentences, a block
     # per memo in text order; nothing below the score floor
     other = Passage("other", 0, 5, "Other", rows.vectors[0], 0.1)

@@ -133,14 +133,14 @@ def test_a_failing_task_releases_its_items_for_the_sweeper(queued_app, monkeypat
     engine = queued_app.extensions["memo"]
     leases = engine.storage.leases
     leases.create("broken", [(MEMO_A, {})], _hashed([MEMO_A]))
-    monkeypatch.setattr(engine.prep, "embed", lambda drafts: (_ for _ in ()).throw(RuntimeError("embedder down")))
+    monkeypatch.setattr(engine.prep, "embed", lambda drafts, **_: (_ for _ in ()).throw(RuntimeError("embedder down")))
     with pytest.raises(RuntimeError):
         engine.queue.celery.tasks[INGEST_TASK].apply(("broken", [[0, _hashed([MEMO_A])[0]]])).get()
     monkeypatch.undo()
     time.sleep(0.2)
     assert leases.sweep(0.1, 5) == {"broken": [(0, _hashed([MEMO_A])[0])]}, "released, not held until expiry"
     # a task that fails every time is not sent again forever either
-    monkeypatch.setattr(engine.prep, "embed", lambda drafts: (_ for _ in ()).throw(RuntimeError("embedder down")))
+    monkeypatch.setattr(engine.prep, "embed", lambda drafts, **_: (_ for _ in ()).throw(RuntimeError("embedder down")))
     with pytest.raises(RuntimeError):
         engine.queue.celery.tasks[INGEST_TASK].apply(("broken", [[0, _hashed([MEMO_A])[0]]])).get()
     assert leases.sweep(0.1, 2) == {} and engine.job("broken").status == "done"

@@ -112,11 +112,33 @@ def test_sentences(engine, stored):
     assert [s[0] for s in rows.spans] == [0, 1]
     assert memo.text[rows.spans[1][1] : rows.spans[1][2]].startswith("The Kremlin")
     assert rows.vectors.shape == (2, engine.embedder.dimension) and rows.vectors.dtype == np.float32
+    engine.fill_sentences()  # ingest deferred them (service.ingest.deferred); the filler may not have run yet
+    rows = engine.storage.memos.sentences(stored[0])
     expected = engine.embedder.embed([memo.text[s:e] for _, s, e in rows.spans])
     assert np.allclose(rows.vectors, expected, atol=1e-6)
     last = engine.storage.memos.sentences(stored[0], 1, 1)
     assert last.spans == rows.spans[1:] and np.allclose(last.vectors, rows.vectors[1:])
     assert engine.storage.memos.sentences("missing").vectors.shape == (0, engine.embedder.dimension)
+
+
+def test_deferred_sentence_vectors(engine):
+    if engine.filler is not None:
+        engine.filler.stop()  # this test fills by hand
+    memos = engine.storage.memos
+    memo, _ = memos.add("m1", engine.prep.embed([engine.prep.draft(MEMOS[0][0])], sentences=False)[0])
+    memos.add("m2", _prepared(engine, MEMOS[1][0]))
+    rows = memos.sentences("m1")
+    assert memos.unembedded(10) == ["m1"] and len(rows.spans) == 2 and not rows.vectors.any()
+    vectors = engine.embedder.embed([memo.text[s:e] for _, s, e in rows.spans])
+    filled = [(*span, v) for span, v in zip(rows.spans, vectors)]
+    assert memos.fill_sentences("m1", "another text's hash", filled) == 0
+    moved = [(i, s + 1, e, v) for i, s, e, v in filled]
+    assert memos.fill_sentences("m1", memo.content_hash, moved) == 0  # spans that are no longer there
+    assert memos.fill_sentences("m1", memo.content_hash, filled[:1]) == 1
+    assert memos.unembedded(10) == ["m1"]
+    assert memos.fill_sentences("m1", memo.content_hash, filled) == 1  # only the row still empty
+    assert memos.unembedded(10) == []
+    assert np.allclose(memos.sentences("m1").vectors, vectors, atol=1e-6)
 
 
 def test_facets(engine, stored):

@@ -344,6 +344,9 @@ class HealthOut(Schema):
     chunks = Integer()
     sentences = Integer()
     vectors = Integer()
+    sentences_pending = Integer(metadata={"description": "memos stored and searchable whose sentence vectors "
+                                                         "the background filler has yet to store (readers "
+                                                         "embed them on the spot meanwhile)"})
     backend = String(metadata={"description": "the storage backend that serves: sqlite (embedded, one data dir)"})
     lexical_index = String(metadata={"description": "ready: BM25 from the in-memory copy; filling: from "
                                                     "SQLite FTS5 (same ranks, slower) while the copy is built "

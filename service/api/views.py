@@ -200,7 +200,8 @@ def health():
     engine = get_engine()
     counts = engine.health()
     ok = counts["chunks"] == counts["vectors"]
-    return {"status": "ok" if ok else "degraded", **counts, "backend": engine.storage.backend,
+    return {"status": "ok" if ok else "degraded", **counts, "sentences_pending": engine.sentences_pending(),
+            "backend": engine.storage.backend,
             **engine.storage.status(),
             "models": {"embedder": engine.embedder.name, "entities": engine.entity_extractor.name,
                        "llm": current_app.config["LLM"]},

@@ -9,6 +9,7 @@ from models import TextModels
 from service.brief import key_sentences as briefing
 from service.brief.abstractive import AbstractiveBrief
 from service.errors import ModelOff, NotFound
+from service.ingest.deferred import complete
 from service.ingest.prepare import Preparer
 from service.storage.base import Storage
 from service.types import Memo
@@ -73,7 +74,7 @@ class Briefer:
             cached = self.storage.briefs.get(memo.content_hash, method, count)
             if cached is not None:
                 return from_dict(cached)
-            rows = self.storage.memos.sentences(memo_id)
+            rows = complete(self.storage.memos.sentences(memo_id), memo.text, self.models.embedder)
         result = self.make(memo.text, [(s, e) for _, s, e in rows.spans], rows.vectors, count, mode, background)
         if result.method == method:  # a fallback is not cached under the abstractive method
             self.storage.briefs.put(memo.content_hash, method, count, asdict(result))

@@ -5,34 +5,21 @@ bounded by the store, costs no memory, and survives restarts."""
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Callable
+
+from service.background import Background
 
 log = logging.getLogger(__name__)
 
 
-class BriefWorker:
+class BriefWorker(Background):
     def __init__(self, next_pending: Callable[[set[str]], str | None], make_brief: Callable[[str], bool],
                  idle_s: float = 60.0) -> None:
+        super().__init__("brief-worker")
         self._next_pending = next_pending
         self._make_brief = make_brief  # True once the memo's brief is cached (or the memo is gone)
         self._idle_s = idle_s
-        self._wake = threading.Event()
-        self._stop = threading.Event()
         self._failed: set[str] = set()  # retried after a restart, not in a loop
-        self._thread = threading.Thread(target=self._run, name="brief-worker", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def notify(self) -> None:
-        """New or changed memos: look for work now."""
-        self._wake.set()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        self._thread.join(timeout)
 
     def _run(self) -> None:
         while not self._stop.is_set():

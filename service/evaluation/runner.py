@@ -20,15 +20,18 @@ def _mean(values: list[float]) -> float:
 
 
 def ingest_documents(engine: Engine, docs: list[Document], progress: Progress | None = None) -> dict[str, list[str]]:
-    """Store each document as a memo (title as its first line); returns memo id -> document ids
-    (identical texts share one memo). Documents the service refuses (empty ones) are left out: they
-    can only count as misses."""
+    """Store each document as a memo (title as its first line), sentence vectors filled; returns memo id ->
+    document ids (identical texts share one memo). Documents the service refuses (empty ones) are left
+    out: they can only count as misses."""
     owners: dict[str, list[str]] = defaultdict(list)
     items = [(f"{doc.title}\n\n{doc.text}" if doc.title else doc.text, {"title": doc.title or None}) for doc in docs]
     for doc, (memo, _) in zip(docs, engine.intake.ingest_many(items, skip_invalid=True,
                                                        progress=(lambda *_: progress(1)) if progress else None)):
         if memo is not None:
             owners[memo.id].append(doc.id)
+    # The sentence vectors ingest deferred, as a server's filler stores them: questions then read them
+    # (a reader would embed them on the spot, the same vectors, for every question again).
+    engine.fill_sentences()
     return dict(owners)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from service.errors import InvalidInput, NotFound
+from service.ingest.deferred import Activity
 from service.ingest.parse import find_memo_files, read_memo_bytes
 from service.ingest.prepare import Preparer
 from service.storage.base import Storage
@@ -20,14 +21,19 @@ Progress = Callable[[int, "Memo | None", bool], None]
 
 class Intake:
     """Prepares memos (``Preparer``) and writes them through the storage seam. ``written()`` runs after
-    every memo added or replaced, with it (the brief worker's wake-up, or a brief task sent)."""
+    every memo added or replaced, with it (the brief worker's wake-up, or a brief task sent). With
+    ``defer_sentences``, new memos are stored before their sentence vectors (``service.ingest.deferred``);
+    ``activity`` marks ingest running."""
 
     def __init__(self, storage: Storage, prep: Preparer, batch: int,
-                 written: Callable[[Memo], None] = lambda memo: None) -> None:
+                 written: Callable[[Memo], None] = lambda memo: None,
+                 defer_sentences: bool = False, activity: Activity | None = None) -> None:
         self.storage = storage
         self.prep = prep
         self.batch = batch
         self.written = written
+        self.defer_sentences = defer_sentences
+        self.activity = activity or Activity()
 
     def _store(self, prepared) -> tuple[Memo, bool]:
         memo, created = self.storage.memos.add(secrets.token_hex(8), prepared)
@@ -41,7 +47,8 @@ class Intake:
         existing = self.storage.memos.find_by_hash(draft.content_hash)
         if existing is not None:
             return existing, False
-        return self._store(self.prep.embed([draft])[0])
+        with self.activity.running():
+            return self._store(self.prep.embed([draft], sentences=not self.defer_sentences)[0])
 
     def ingest_many(self, items: Iterable[tuple[str, dict]], progress: Progress | None = None,
                     skip_invalid: bool = False) -> list[tuple[Memo | None, bool]]:
@@ -50,36 +57,38 @@ class Intake:
         stops the run). ``progress(i, memo, created)`` after each. Flushes the storage at the end."""
         items = list(items)
         results: list[tuple[Memo | None, bool]] = []
-        try:
-            for start in range(0, len(items), self.batch):
-                drafts: list[MemoDraft | None] = []
-                for text, meta in items[start : start + self.batch]:
-                    try:
-                        drafts.append(self.prep.draft(text, **meta))
-                    except InvalidInput:
-                        if not skip_invalid:
-                            raise
-                        drafts.append(None)
-                fresh, seen = [], set()
-                for draft in drafts:
-                    if (draft is not None and draft.content_hash not in seen
-                            and self.storage.memos.find_by_hash(draft.content_hash) is None):
-                        fresh.append(draft)
-                        seen.add(draft.content_hash)
-                prepared = {p.draft.content_hash: p for p in self.prep.embed(fresh)}
-                for offset, draft in enumerate(drafts):
-                    memo: Memo | None
-                    if draft is None:
-                        memo, created = None, False
-                    elif draft.content_hash in prepared:
-                        memo, created = self._store(prepared.pop(draft.content_hash))
-                    else:  # stored before, or a repeat of an item earlier in this batch
-                        memo, created = self.storage.memos.find_by_hash(draft.content_hash), False
-                    results.append((memo, created))
-                    if progress:
-                        progress(start + offset, memo, created)
-        finally:
-            self.storage.flush()
+        with self.activity.running():
+            try:
+                for start in range(0, len(items), self.batch):
+                    drafts: list[MemoDraft | None] = []
+                    for text, meta in items[start : start + self.batch]:
+                        try:
+                            drafts.append(self.prep.draft(text, **meta))
+                        except InvalidInput:
+                            if not skip_invalid:
+                                raise
+                            drafts.append(None)
+                    fresh, seen = [], set()
+                    for draft in drafts:
+                        if (draft is not None and draft.content_hash not in seen
+                                and self.storage.memos.find_by_hash(draft.content_hash) is None):
+                            fresh.append(draft)
+                            seen.add(draft.content_hash)
+                    prepared = {p.draft.content_hash: p
+                                for p in self.prep.embed(fresh, sentences=not self.defer_sentences)}
+                    for offset, draft in enumerate(drafts):
+                        memo: Memo | None
+                        if draft is None:
+                            memo, created = None, False
+                        elif draft.content_hash in prepared:
+                            memo, created = self._store(prepared.pop(draft.content_hash))
+                        else:  # stored before, or a repeat of an item earlier in this batch
+                            memo, created = self.storage.memos.find_by_hash(draft.content_hash), False
+                        results.append((memo, created))
+                        if progress:
+                            progress(start + offset, memo, created)
+            finally:
+                self.storage.flush()
         return results
 
     def ingest_files(self, paths: Iterable[Path], tags: Iterable[str] = (),

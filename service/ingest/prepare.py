@@ -5,6 +5,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Sequence
 
+import numpy as np
+
 from models.embedders import Embedder
 from models.nlp.entities import EntityExtractor
 from models.nlp.sentences import SentenceSplitter
@@ -58,15 +60,19 @@ class Preparer:
         texts = [draft.text[s:e] for s, e in sentences] + [draft.text[c.start : c.end] for c in chunks]
         return Cut(draft, sentences, chunks, texts)
 
-    def embed(self, drafts: Sequence[MemoDraft]) -> list[PreparedMemo]:
-        """Every draft's sentences and chunks embedded in one call, and its entities found."""
+    def embed(self, drafts: Sequence[MemoDraft], sentences: bool = True) -> list[PreparedMemo]:
+        """Every draft's sentences and chunks embedded in one call, and its entities found. ``sentences=False``
+        embeds the chunks alone and leaves zero rows for the sentences (``service.ingest.deferred``)."""
         cuts = [self.cut(d) for d in drafts]
         found = self._ner.submit(lambda: [ner.find_entities(self.entity_extractor, c.draft.text) for c in cuts])
-        vectors = self.embedder.embed([t for c in cuts for t in c.texts])
+        skip = [0 if sentences else len(c.sentences) for c in cuts]
+        vectors = self.embedder.embed([t for c, k in zip(cuts, skip) for t in c.texts[k:]])
         prepared, offset = [], 0
-        for c, entities in zip(cuts, found.result()):
-            mine = vectors[offset : offset + len(c.texts)]
-            offset += len(c.texts)
+        for c, k, entities in zip(cuts, skip, found.result()):
+            mine = vectors[offset : offset + len(c.texts) - k]
+            offset += len(c.texts) - k
+            if k:
+                mine = np.concatenate([np.zeros((k, vectors.shape[1]), dtype=np.float32), mine])
             n = len(c.sentences)
             prepared.append(PreparedMemo(c.draft, c.sentences, mine[:n], c.chunks, mine[n:], entities,
                                          self.entity_extractor.name))

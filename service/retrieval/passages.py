@@ -8,6 +8,7 @@ import numpy as np
 
 from models.embedders import Embedder
 from service.errors import InvalidInput
+from service.ingest.deferred import complete
 from service.retrieval.hybrid import RetrievalSettings, search_chunks, term_weights
 from service.retrieval.lexical import terms
 from service.storage.base import MemoRepository, Storage
@@ -24,9 +25,9 @@ class Retrieved:
     weights: dict[str, float]
 
 
-def collect_passages(memos: MemoRepository, hits: list[Hit]) -> list[Passage]:
-    """The sentences of the hit chunks with their stored embeddings; a sentence in several hit chunks
-    keeps the closest chunk's cosine as its context."""
+def collect_passages(memos: MemoRepository, embedder: Embedder, hits: list[Hit]) -> list[Passage]:
+    """The sentences of the hit chunks with their stored embeddings (embedded now where ingest deferred
+    them); a sentence in several hit chunks keeps the closest chunk's cosine as its context."""
     passages: dict[tuple[str, int], Passage] = {}
     texts: dict[str, str | None] = {}
     for hit in hits:
@@ -35,7 +36,7 @@ def collect_passages(memos: MemoRepository, hits: list[Hit]) -> list[Passage]:
         text = texts[hit.memo_id]
         if text is None:
             continue
-        rows = memos.sentences(hit.memo_id, hit.first, hit.last)
+        rows = complete(memos.sentences(hit.memo_id, hit.first, hit.last), text, embedder)
         for (idx, start, end), vector in zip(rows.spans, rows.vectors):
             key = (hit.memo_id, idx)
             if key not in passages or passages[key].context < hit.dense:
@@ -55,18 +56,19 @@ def retrieve(storage: Storage, embedder: Embedder, text: str, field_name: str, k
     # pair the old text with the new sentence offsets (quotes would stop matching the memo).
     with storage.snapshot():
         hits = search_chunks(storage.chunks, vector, text, k, where or MemoFilter(), settings)
-        passages = collect_passages(storage.memos, hits)
+        passages = collect_passages(storage.memos, embedder, hits)
         weights = term_weights(storage.chunks, terms(text))
     return Retrieved(text, vector, passages, weights)
 
 
-def surroundings(memos: MemoRepository, passage: Passage, neighbours: int, lead: int) -> list[Passage]:
+def surroundings(memos: MemoRepository, embedder: Embedder, passage: Passage, neighbours: int, lead: int
+                 ) -> list[Passage]:
     """``passage`` with ``neighbours`` sentences either side of it and its memo's first ``lead`` sentences, in
     text order (with their stored vectors). Only ``passage`` when its memo changed since it was read."""
     text = memos.text(passage.memo_id)
     if text is None or text[passage.start : passage.end] != passage.text:
         return [passage]
-    rows = memos.sentences(passage.memo_id)
+    rows = complete(memos.sentences(passage.memo_id), text, embedder)
     at = next((i for i, (_, start, _) in enumerate(rows.spans) if start == passage.start), None)
     if at is None:
         return [passage]

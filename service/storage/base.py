@@ -66,7 +66,17 @@ class MemoRepository(Protocol):
         and how many pass."""
 
     def sentences(self, memo_id: str, first: int = 0, last: int | None = None) -> SentenceRows:
-        """Sentences ``first..last`` (inclusive) of a memo with their embeddings, in order."""
+        """Sentences ``first..last`` (inclusive) of a memo with their embeddings, in order. A sentence whose
+        vector is not computed yet (ingest defers them, ``service.ingest.deferred``) has a row of zeros."""
+
+    def unembedded(self, limit: int) -> list[str]:
+        """Up to ``limit`` ids of memos with a sentence whose vector is still all zeros."""
+
+    def fill_sentences(self, memo_id: str, content_hash: str, rows: Sequence[tuple[int, int, int, np.ndarray]]
+                       ) -> int:
+        """Store ``(idx, start, end, vector)`` for sentences whose vector is still all zeros, while the memo
+        still has the text of ``content_hash`` (a memo replaced meanwhile keeps its own); how many rows
+        changed."""
 
     def facets(self, where: MemoFilter, entity_limit: int) -> Facets:
         """How the memos that pass ``where`` split by type, year and tag, and the entities most mention."""

@@ -7,6 +7,8 @@ import threading
 from datetime import datetime, timezone
 from typing import Sequence
 
+import numpy as np
+
 from service.errors import Conflict, NotFound
 from service.storage.embedded.chunks import blob_of, vectors_of
 from service.storage.embedded.database import Database
@@ -195,6 +197,24 @@ class SqliteMemos:
             (memo_id, first, last),
         ).fetchall()
         return SentenceRows([(r[0], r[1], r[2]) for r in rows], vectors_of([r[3] for r in rows], self._dimension))
+
+    def unembedded(self, limit: int) -> list[str]:
+        rows = self._db.connection().execute(
+            "SELECT DISTINCT memo_id FROM sentences WHERE embedding = zeroblob(?) LIMIT ?", (4 * self._dimension, limit)
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def fill_sentences(self, memo_id: str, content_hash: str, rows: Sequence[tuple[int, int, int, np.ndarray]]
+                       ) -> int:
+        # Sentence vectors are not in FAISS or BM25, so nothing else follows and the generation stays.
+        with self._write_lock, self._db.write() as conn:
+            if conn.execute("SELECT 1 FROM memos WHERE id = ? AND content_hash = ?",
+                            (memo_id, content_hash)).fetchone() is None:
+                return 0
+            return sum(conn.execute(
+                "UPDATE sentences SET embedding = ? WHERE memo_id = ? AND idx = ? AND start = ? AND end = ? "
+                "AND embedding = zeroblob(?)", (blob_of(v), memo_id, i, s, e, 4 * self._dimension)).rowcount
+                for i, s, e, v in rows)
 
     def facets(self, where: MemoFilter, entity_limit: int) -> Facets:
         clause, params = filter_sql(where)

@@ -178,6 +178,23 @@ class PgMemos:
                             "AND idx BETWEEN %s AND %s ORDER BY idx", (memo_id, first, last), binary=True)
         return SentenceRows([(r[0], r[1], r[2]) for r in rows], as_vectors([r[3] for r in rows], self._dimension))
 
+    def unembedded(self, limit: int) -> list[str]:
+        rows = self._db.all("SELECT DISTINCT memo_id FROM sentences WHERE vector_norm(embedding) = 0 LIMIT %s",
+                            (limit,))
+        return [r[0] for r in rows]
+
+    def fill_sentences(self, memo_id: str, content_hash: str, rows: Sequence[tuple[int, int, int, np.ndarray]]
+                       ) -> int:
+        with self._db.write() as conn:
+            # The memo's row stays locked until commit: a replace waits for these updates, not the reverse.
+            if conn.execute("SELECT 1 FROM memos WHERE id = %s AND content_hash = %s FOR UPDATE",
+                            (memo_id, content_hash)).fetchone() is None:
+                return 0
+            return sum(conn.execute(
+                'UPDATE sentences SET embedding = %s WHERE memo_id = %s AND idx = %s AND start = %s AND "end" = %s '
+                "AND vector_norm(embedding) = 0", (np.asarray(v, dtype=np.float32), memo_id, i, s, e)).rowcount
+                for i, s, e, v in rows)
+
     def facets(self, where: MemoFilter, entity_limit: int) -> Facets:
         clause, params = filter_sql(where)
         with self._db.read() as conn:
