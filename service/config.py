@@ -130,7 +130,7 @@ ASK_MODES = ("auto", "extractive", "generative")
 def ask_mode(config: Mapping[str, Any]) -> str:
     """The /ask mode a request that names none gets: ``ASK_MODE``, with ``auto`` resolved by whether an LLM
     is on. ``generative`` without an LLM is refused at start rather than at every request."""
-    mode = str(config.get("ASK_MODE", "auto")).strip().lower()
+    mode = str(config.get("ASK_MODE", DEFAULTS["ASK_MODE"])).strip().lower()
     llm_on = str(config.get("LLM", "none")).strip().lower() != "none"
     if mode not in ASK_MODES:
         raise ValueError(f"MEMO_ASK_MODE: expected one of {', '.join(ASK_MODES)}, not {config.get('ASK_MODE')!r}")

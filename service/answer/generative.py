@@ -94,10 +94,11 @@ def ground_answer(question: str, generated: str, context: list[Passage], extract
         return _fallback(extractive, generated)
     texts = [p.text for p in context]
     located = locate(generated, texts)
+    items = located is not None and located.items  # a list answer keeps its span as found
     if located is not None:
         source = context[located.passage_index]
         start, end = located.start, located.end
-        if not located.items:
+        if not items:
             inner_start, inner_end = trim_answer(question, source.text[start:end])
             start, end = start + inner_start, start + inner_end
     else:  # the answer restated the question around words it copied, at its end or its start: those words
@@ -105,8 +106,7 @@ def ground_answer(question: str, generated: str, context: list[Passage], extract
         if copied is None:
             return _fallback(extractive, generated)
         source, start, end = copied
-        located = None
-    if (located is None or not located.items) and phrases is not None:
+    if not items and phrases is not None:
         start, end = _narrowed(question, source.text, start, end, phrases)
     own = next((c for c in extractive.citations if (c.memo_id, c.start) == (source.memo_id, source.start)), None)
     cited = own or Citation(source.memo_id, source.start, source.end, source.text, 0.0)
@@ -163,6 +163,12 @@ def _carries(question: str, generated: str, kept: str) -> bool:
     return bool(new) and 2 * len(new & _new_words(question, kept)) > len(new)
 
 
+def asks_model(extractive: Answer, tentative: Answer | None = None) -> bool:
+    """Whether the model reads for this question: the extractive tier answers, or, below its threshold,
+    the ``ask_below`` one (``tentative``) does."""
+    return not extractive.abstained or (tentative is not None and not tentative.abstained)
+
+
 def stream_answer(
     question: str,
     scored: list[tuple[float, Passage]],
@@ -177,7 +183,7 @@ def stream_answer(
     the model is not asked: only the abstention comes. ``tentative``: the extractive answer at the
     ``ask_below`` threshold, for a question the extractive tier abstains on: the model reads, and its answer
     stands only when grounded."""
-    if tentative is not None and extractive.abstained and not tentative.abstained:
+    if extractive.abstained and asks_model(extractive, tentative):
         answered = None
         for item in stream_answer(question, scored, tentative, generator, settings, phrases, surroundings):
             if isinstance(item, Answer):

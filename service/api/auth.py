@@ -109,8 +109,7 @@ def runs_model(endpoint: str | None, llm_on: bool, generative_default: bool = Fa
     body = request.get_json(silent=True)
     body = body if isinstance(body, dict) else {}
     if endpoint == "api.ask":
-        streamed = body.get("stream") is True or request.accept_mimetypes.best == "text/event-stream"
-        mode = body.get("mode")
+        mode, streamed = _ask_choice(body)
         return mode == "generative" or streamed or (mode is None and generative_default)
     return body.get("mode") == "abstractive" or (llm_on and body.get("query") is not None)
 
@@ -137,7 +136,15 @@ def install(app: Flask, auth: TokenAuth) -> None:
 
 def leaves_mode(endpoint: str | None) -> bool:
     """Whether the current request is an /ask that names no mode and does not ask for a stream."""
-    if endpoint != "api.ask" or request.accept_mimetypes.best == "text/event-stream":
+    if endpoint != "api.ask":
         return False
     body = request.get_json(silent=True)
-    return isinstance(body, dict) and "mode" not in body and body.get("stream") is not True
+    if not isinstance(body, dict):
+        return False
+    _, streamed = _ask_choice(body)
+    return "mode" not in body and not streamed
+
+
+def _ask_choice(body: dict) -> tuple[Any, bool]:
+    """An /ask body's mode (None when not named) and whether it asks for a stream (field or Accept)."""
+    return body.get("mode"), body.get("stream") is True or request.accept_mimetypes.best == "text/event-stream"

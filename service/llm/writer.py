@@ -62,7 +62,7 @@ class Writer:
         the ``ask_below`` threshold (``generative.stream_answer``)."""
         answering = generative.stream_answer(question, scored, extractive, self.generator, self.settings.answer, phrases,
                                              surroundings, tentative)
-        if extractive.abstained and (tentative is None or tentative.abstained):
+        if not generative.asks_model(extractive, tentative):
             yield from answering
             return
         with self.slot.hold():
