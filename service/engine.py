@@ -3,6 +3,7 @@ brief. It holds the models and the settings; the stages hold the logic, the back
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
@@ -11,6 +12,7 @@ import numpy as np
 
 from models import TextModels
 from models.embedders import Embedder
+from models.llm.spec import Generator
 from models.nlp.candidates import NoPhrases, PhraseFinder
 from models.nlp.entities import Entity, EntityExtractor, NoEntities
 from models.nlp.sentences import SentenceSplitter
@@ -19,7 +21,7 @@ from service.brief import briefer as briefs_mod
 from service.brief import key_sentences as briefing
 from service.brief import topics
 from service.brief.worker import BriefWorker
-from service.errors import ModelOff, NotFound
+from service.errors import LlmUnavailable, ModelOff, NotFound
 from service.ingest.deferred import Activity, SentenceFiller, fill_all
 from service.ingest.entities import backfill_entities
 from service.ingest.intake import Intake
@@ -302,10 +304,41 @@ def open_queue(config: Mapping[str, Any], storage: Storage) -> WorkQueue | None:
     return CeleryQueue.from_config(config, storage.leases)
 
 
+@contextmanager
+def _llm_choice(choice: str) -> Iterator[None]:
+    """LlmUnavailable, one line, for a ``MEMO_LLM`` this installation does not know or a model it neither holds
+    nor can build, instead of a traceback or a conversion that cannot succeed."""
+    from models import GENERATORS
+    from models.llm.spec import ModelUnavailable
+
+    if choice not in GENERATORS.names():
+        raise LlmUnavailable(choice, f"unknown; known: {', '.join(GENERATORS.names())}, none")
+    try:
+        yield
+    except ModelUnavailable as exc:
+        raise LlmUnavailable(choice, str(exc)) from None
+
+
+def prepare_generator(choice: str) -> None:
+    """Join, verify and convert what the LLM ``choice`` needs (once, cached), without loading it."""
+    from models.llm.loader import prepare
+
+    with _llm_choice(choice):
+        prepare(choice)
+
+
+def load_generator(choice: str) -> Generator:
+    """The LLM ``choice`` names (``MEMO_LLM``), loaded."""
+    from models import get_generator
+
+    with _llm_choice(choice):
+        return get_generator(choice)
+
+
 def build_engine(config: Mapping[str, Any], load_llm: bool = True) -> Engine:
     """An engine from app config (the keys of ``service.config.DEFAULTS``). ``load_llm=False``: no LLM in this
     process whatever ``LLM`` says (a worker that only ingests)."""
-    from models import get_embedder, get_entity_extractor, get_generator, get_phrase_finder
+    from models import get_embedder, get_entity_extractor, get_phrase_finder
     from service.config import ask_mode, flag
 
     settings = EngineSettings(
@@ -327,7 +360,7 @@ def build_engine(config: Mapping[str, Any], load_llm: bool = True) -> Engine:
         if llm != "none" and load_llm:
             slot = GenerationSlot(float(config["LLM_WAIT_S"]), int(config["LLM_MAX_WAITING"]),
                                   int(config["LLM_RETRY_AFTER_S"]))
-            generator = get_generator(llm)
+            generator = load_generator(llm)
             writer = Writer(generator, slot, settings_for(generator.name))
         return Engine(settings, storage, embedder, entity_extractor=get_entity_extractor(str(config["ENTITIES"])),
                       phrases=get_phrase_finder(str(config["PHRASES"])), writer=writer,

@@ -107,6 +107,18 @@ class ModelOff(MemoError):
     title = "Local LLM is off"
 
 
+class LlmUnavailable(MemoError):
+    """``MEMO_LLM`` names a model this installation cannot load: unknown, or neither prepared in the model cache
+    nor buildable here (a container image holds only the models its build prepared). Refused at start."""
+
+    status = 503
+    title = "Local LLM unavailable"
+
+    def __init__(self, choice: str, reason: str) -> None:
+        super().__init__(f"MEMO_LLM={choice}: {reason}. Set MEMO_LLM to a model ready here, or to none (extractive "
+                         "answers only); see docs/deployment.md for an image with another model")
+
+
 def describe_detail(detail: object) -> str:
     """An error's detail as one line: ``{"question": ["question is empty"]}`` reads ``question: question is
     empty`` (nested fields joined with dots, several messages with ``;``)."""

@@ -72,11 +72,15 @@ def worker_count() -> int:
 
 def prepare_llm() -> None:
     """Join, verify and (onnxruntime-genai) convert the configured LLM before gunicorn starts: a first
-    start's conversion takes about a minute (0.5B) and must not count against the worker's boot timeout."""
-    from models.llm.loader import prepare
+    start's conversion takes about a minute (0.5B) and must not count against the worker's boot timeout. A
+    model that cannot be had here is refused now, in one line (``memo serve`` exits 1), not in a traceback
+    from gunicorn's worker."""
     from service.config import load_config
+    from service.engine import prepare_generator
 
-    prepare(str(load_config()["LLM"]).lower())
+    choice = str(load_config()["LLM"]).lower()
+    if choice != "none":
+        prepare_generator(choice)
 
 
 def run(host: str, port: int, threads: int) -> None:

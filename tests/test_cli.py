@@ -194,3 +194,34 @@ def test_the_http_client_reports_a_validation_error_by_field_not_as_a_dict():
         assert str(raised.value) == "POST /memos/batch: HTTP 422 Invalid input: json.memos: too many memos"
     finally:
         server.shutdown()
+
+
+def test_serve_and_worker_refuse_an_llm_they_cannot_have_in_one_line(runner, monkeypatch, tmp_path):
+    """A MEMO_LLM the installation does not know, or a model it neither holds nor can build (the container
+    image asked for qwen-1.5b): exit 1 with the reason before gunicorn or Celery starts, never a traceback."""
+    from models.llm import loader
+    from models.llm.spec import ModelUnavailable
+    from service import server
+
+    monkeypatch.setattr(server.MemoServer, "run", lambda self: pytest.fail("gunicorn started"))
+    monkeypatch.setenv("MEMO_LLM", "qwen-9b")
+    r = runner.invoke(main, ["serve"])
+    assert r.exit_code == 1 and r.output.startswith("Error: Local LLM unavailable: MEMO_LLM=qwen-9b: unknown; known:")
+    assert "Traceback" not in r.output and "none" in r.output
+
+    def not_here(choice, cache_dir=None):
+        raise ModelUnavailable(f"{choice} is not ready here and cannot be built here: parts not installed")
+
+    monkeypatch.setattr(loader, "prepare", not_here)
+    monkeypatch.setenv("MEMO_LLM", "qwen-1.5b")
+    r = runner.invoke(main, ["serve"])
+    assert r.exit_code == 1 and "MEMO_LLM=qwen-1.5b: qwen-1.5b is not ready here" in r.output, r.output
+    assert "or to none (extractive answers only)" in r.output
+    # the engine any command or `memo worker` builds refuses it the same way
+    monkeypatch.setattr(loader, "load_qwen", lambda name, runtime: not_here(name))
+    from service.config import load_config
+    from service.engine import build_engine
+    from service.errors import LlmUnavailable
+
+    with pytest.raises(LlmUnavailable, match="MEMO_LLM=qwen-1.5b: qwen-1.5b is not ready here"):
+        build_engine(load_config({"DATA_DIR": str(tmp_path / "data"), "SEEDS_DIR": None}))

@@ -138,3 +138,22 @@ def test_a_stamped_conversion_is_used_without_its_gguf_or_packages(tmp_path, mon
     write_converted(tmp_path / "again" / "fake-ort-int4", s.sha256)
     with pytest.raises(ModelUnavailable, match="not installed"):
         prepare("fake-gpt4all", tmp_path / "again")
+
+
+def test_a_model_that_cannot_be_built_here_is_refused_at_once_naming_what_is_ready(tmp_path, monkeypatch):
+    # The container image: no GGUF packages, no converter; only its default model converted in the cache.
+    s = ModelSpec("fake", ("no_such_package_here",), "d" * 64, 1)
+    ready_one = ModelSpec("ready", ("no_such_package_either",), "e" * 64, 1)
+    monkeypatch.setattr(loader, "SPECS", {"fake": s, "ready": ready_one})
+    monkeypatch.setattr(loader, "CHOICES", {"fake": ("fake", "onnxruntime-genai"), "ready": ("ready", "onnxruntime-genai"),
+                                            "fake-gpt4all": ("fake", "gpt4all")})
+    monkeypatch.setattr(loader, "CONVERTER", ("torch", "no_such_converter_here"))
+    write_converted(converted_dir(ready_one, tmp_path), ready_one.sha256)
+    assert loader.ready(tmp_path) == ["ready"]
+    for choice in ("fake", "fake-gpt4all"):
+        with pytest.raises(ModelUnavailable, match="no_such_package_here") as refused:
+            prepare(choice, tmp_path)
+        assert "Ready in this model cache: ready" in str(refused.value)
+    with pytest.raises(ModelUnavailable, match=r"not installed: .*; the converter \(no_such_converter_here\)"):
+        prepare("fake", tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ready-ort-int4"]  # nothing joined, locked or converted

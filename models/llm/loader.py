@@ -10,11 +10,52 @@ The runtimes and the conversion are imported only when a model is built or loade
 """
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from models.cache import default_cache_dir
 from models.llm.package import assemble
-from models.llm.spec import CHOICES, RUNTIMES, SPECS, Generator
+from models.llm.spec import CHOICES, RUNTIMES, SPECS, Generator, ModelUnavailable
+
+# What converting a GGUF for onnxruntime-genai imports (requirements-convert.txt). A serving-only install (the
+# container image) has none of it: it ships its default model converted, and converts nothing at start.
+CONVERTER = ("torch", "transformers", "gguf")
+
+
+def _not_installed(modules: tuple[str, ...]) -> list[str]:
+    return [m for m in modules if importlib.util.find_spec(m) is None]
+
+
+def ready(cache_dir: Path | None = None) -> list[str]:
+    """The ``CHOICES`` that load from the model cache as they are, with nothing joined or converted first."""
+    from models.llm.conversion import converted_dir, stamp_problem
+
+    cache = cache_dir or default_cache_dir()
+    out = []
+    for choice, (name, runtime) in CHOICES.items():
+        if runtime == "gpt4all":
+            if (cache / f"{name}.gguf").is_file() and not _not_installed(("gpt4all",)):
+                out.append(choice)
+        elif stamp_problem(SPECS[name], converted_dir(SPECS[name], cache)) is None:
+            out.append(choice)
+    return out
+
+
+def _check_buildable(name: str, runtime: str, cache: Path, problem: str | None) -> None:
+    """Refuse, naming what is missing, a model that cannot be built here, before a gigabyte is joined or a
+    conversion starts (in the image: MEMO_LLM=qwen-1.5b, neither its parts nor the converter installed)."""
+    missing = []
+    parts = _not_installed(SPECS[name].packages) if not (cache / f"{name}.gguf").is_file() else []
+    if parts:
+        missing.append(f"the GGUF's packages ({parts[0]}" + (f" and {len(parts) - 1} more)" if len(parts) > 1 else ")"))
+    runtime_needs = _not_installed(("gpt4all",) if runtime == "gpt4all" else CONVERTER)
+    if runtime_needs:
+        missing.append(f"{'the runtime' if runtime == 'gpt4all' else 'the converter'} ({', '.join(runtime_needs)})")
+    if missing:
+        why = f" ({problem})" if problem else ""
+        raise ModelUnavailable(f"{name} for {runtime} is not ready in {cache}{why} and cannot be built here: "
+                               f"not installed: {'; '.join(missing)} (make install). Ready in this model "
+                               f"cache: {', '.join(ready(cache)) or 'none'}")
 
 
 def _build(name: str, runtime: str, cache: Path) -> Path:
@@ -25,8 +66,12 @@ def _build(name: str, runtime: str, cache: Path) -> Path:
     if runtime != "gpt4all":
         from models.llm.conversion import converted_dir, ensure_converted, stamp_problem
 
-        if stamp_problem(spec, converted_dir(spec, cache)) is None:
+        problem = stamp_problem(spec, converted_dir(spec, cache))
+        if problem is None:
             return converted_dir(spec, cache)
+    else:
+        problem = None
+    _check_buildable(name, runtime, cache, problem)
     gguf = assemble(spec, cache)
     if runtime == "gpt4all":
         return gguf
