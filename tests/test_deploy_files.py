@@ -3,7 +3,10 @@ package lists are pinned, compose.yaml's services use the image as the Dockerfil
 sends to the API replicas. (tests/test_image.py builds and runs the image: make image-test.)"""
 from __future__ import annotations
 
+import ast
 import re
+import sys
+from importlib.metadata import PackageNotFoundError, packages_distributions, requires
 from pathlib import Path
 
 import yaml
@@ -33,6 +36,49 @@ def test_every_package_the_image_installs_is_pinned_in_requirements_txt():
         missing = [n for n in names(ROOT / listing) if n not in pinned]
         assert not missing, f"{listing}: not pinned in requirements.txt: {missing}"
     assert "torch" not in names(ROOT / "requirements-serve.txt")
+
+
+def normalised(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def installed_with(listed: list[str]) -> set[str]:
+    """The listed distributions and everything they require, transitively (extras and markers ignored)."""
+    seen, todo = set(), list(listed)
+    while todo:
+        name = normalised(todo.pop())
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            wanted = requires(name) or []
+        except PackageNotFoundError:
+            continue
+        todo += [re.split(r"[\[=<>!~ ;(]", r)[0] for r in wanted if "extra ==" not in r]
+    return seen
+
+
+# imported by service/ but not by what the image runs: `memo eval` scores summaries with rouge_score (dev tooling)
+NOT_IN_THE_IMAGE = {"rouge-score"}
+
+
+def test_the_image_installs_every_package_the_service_imports():
+    """Each third-party import in service/ (memo serve, memo worker, the other memo commands) comes with
+    requirements-serve.txt: celery for the worker tier was missing once, and only a built image showed it."""
+    image = installed_with(names(ROOT / "requirements-serve.txt"))
+    distributions = packages_distributions()
+    missing = {}
+    for path in (ROOT / "service").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else []
+            for module in (m.split(".")[0] for m in modules):
+                if module in sys.stdlib_module_names or module in ("service", "models", "__future__"):
+                    continue
+                for dist in map(normalised, distributions.get(module, [module])):
+                    if dist not in image and dist not in NOT_IN_THE_IMAGE:
+                        missing.setdefault(dist, set()).add(str(path.relative_to(ROOT)))
+    assert not missing, f"imported by service/, not installed by requirements-serve.txt: {missing}"
 
 
 def test_the_runtime_stage_is_non_root_with_a_generic_entrypoint_a_volume_and_a_healthcheck():
