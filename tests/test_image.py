@@ -145,7 +145,15 @@ def test_the_image_serves_the_seed_question_and_the_cli_reads_its_volume(image, 
     server = containers(image, {"MEMO_HOST": "127.0.0.1", "MEMO_PORT": str(port)}, [f"{volume}:/data"])
     try:
         record(healthy_s=server.wait_healthy(port))
-        assert podman("healthcheck", "run", server.name, check=False).returncode == 0
+        # The HEALTHCHECK's own terms: 3 retries inside a 120 s start period. Just after the first 200 a
+        # loaded machine can keep /health past the check's 4 s (seen 2026-12-06: one timeout, then passes).
+        for attempt in range(1, 4):
+            if podman("healthcheck", "run", server.name, check=False).returncode == 0:
+                break
+            time.sleep(5)
+        else:
+            raise AssertionError(f"podman healthcheck run failed 3 times:\n{podman('inspect', server.name).stdout[-2000:]}")
+        record(healthcheck_attempts=attempt)
         status, health = call(port, "GET", "/health")
         assert health["backend"] == "sqlite" and health["memos"] == 1  # seeded on the first start
         assert health["models"] == {"embedder": "all-MiniLM-L6-v2-q8", "entities": health["models"]["entities"],
