@@ -104,8 +104,9 @@ def test_compose_runs_two_api_replicas_and_a_worker_of_the_image_behind_the_prox
         assert env["MEMO_DATABASE_URL"].split("@")[1].startswith("db:5432/")
         assert env["MEMO_REDIS_URL"].startswith("redis://redis:")
         assert service["depends_on"]["db"] == {"condition": "service_healthy"}
-    assert memo["api-1"]["environment"]["MEMO_BRIEF_WORKER"] == "false"
-    assert memo["worker"]["environment"]["MEMO_BRIEF_WORKER"] == "true"
+        assert env["MEMO_BROKER_URL"].startswith("redis://redis:")
+        # off, a replica would send no brief task: a memo posted to it would wait for the worker's next sweep
+        assert env.get("MEMO_BRIEF_WORKER", "true") == "true"
     assert "pgvector" in services["db"]["image"] and services["redis"]["image"].startswith("redis:")
     assert services["proxy"]["ports"] == ["127.0.0.1:8000:8080"]
     nginx = (ROOT / "deploy" / "nginx.conf").read_text()

