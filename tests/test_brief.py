@@ -56,12 +56,12 @@ def test_news_datelines_are_trimmed_from_brief_sentences():
 
 def test_page_furniture_is_recognised_and_story_sentences_are_not():
     for furniture in ["By .", "PUBLISHED: .", "UPDATED: .", "14:11 EST, 25 October 2013 .", "| .",
-                      "Last updated at 3:51 PM on 23rd December 2011 .", "Scroll down for video .",
+                      "Last updated at 3:51 PM on 23rd December 2011 .", "Posted: 10:02 GMT, 4 May 2015", "Scroll down for video .",
                       "Click here to read more .", "READ MORE: Police appeal for witnesses .",
                       "Editor's note: This story contains graphic details.", "Media playback is unsupported on your device."]:
         assert is_furniture(furniture), furniture
     for story in ["Updated figures show that sales rose 5% in March.", "By the end of the day, the talks had failed.",
-                  "Photographs of the scene were released on Monday.", "Subscribers will pay more from May."]:
+                  "Photographs of the scene were released on Monday.", "Subscribers will pay more from May.", "Posted letters arrived late."]:
         assert not is_furniture(story), story
 
 

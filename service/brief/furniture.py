@@ -20,7 +20,7 @@ _PLACE_DATELINE = re.compile(
 _FURNITURE = re.compile(
     r"^(?:"
     r"By\s*\.?\s*$|By\s+[A-Z][\w.'-]*(?:\s+[A-Z][\w.'-]*){0,3}\s*[.,|]?\s*$"  # "By .", "By Jane Smith ."
-    r"|(?:PUBLISHED|UPDATED|Published|Updated|Last updated|Last modified)(?:\s*:|\s+(?:at|on)\s+\d|\s+\d)"  # stamps
+    r"|(?:PUBLISHED|UPDATED|POSTED|Published|Updated|Posted|Last updated|Last modified)(?:\s*:|\s+(?:at|on)\s+\d|\s+\d)"  # stamps
     r"|\|\s*\.?\s*$"  # the "| ." between PUBLISHED and UPDATED
     r"|\d{1,2}:\d{2}\s*(?:[AP]M\s*)?(?:EST|EDT|GMT|BST|ET|PT|UTC)?,?\s+\d{1,2}\s+[A-Z][a-z]+\s+\d{4}"  # "14:11 EST, 25 October 2013"
     r"|Scroll down\b|Click here\b|READ MORE\b|Read more\b|Watch the video\b|WATCH\b|VIDEO\b|PHOTOS?\b"

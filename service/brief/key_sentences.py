@@ -27,8 +27,8 @@ class Brief:
 
 @dataclass(frozen=True)
 class BriefSettings:
-    """The lead brief's length (``lead``), and the MMR weights of the key sentences the LLM reads (chosen
-    with ``scripts/tune_brief.py`` on the CNN/DM dev set)."""
+    """The lead brief's length (``lead``; swept with ``scripts/tune_brief.py``), and the MMR weights of the
+    key sentences the LLM reads (chosen on the CNN/DM dev set when those picks were the extractive brief)."""
 
     words_per_sentence: int = 22  # the lead brief of N sentences aims at N * this many words (3: 66)
 
