@@ -105,7 +105,7 @@ def test_brief_endpoints(client):
     r = client.get(f"/memos/{memo['id']}/brief?max_sentences=2")
     assert r.status_code == 200
     body = r.get_json()
-    assert len(body["sentences"]) == 2 and body["method"] == "extractive-mmr" and body["memo_id"] == memo["id"]
+    assert len(body["sentences"]) == 2 and body["method"] == "extractive-lead" and body["memo_id"] == memo["id"]
     starts = [s["start"] for s in body["sentences"]]
     assert starts == sorted(starts)
     for s in body["sentences"]:

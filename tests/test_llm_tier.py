@@ -280,7 +280,7 @@ def test_nothing_supported_falls_back_to_the_extractive_brief(client, app):
     memo = client.post("/memos", json={"text": MEMO_B}).get_json()
     generator(app).reply = "Penguins in 1850 wrote 77 operas about Jupiter."
     body = client.get(f"/memos/{memo['id']}/brief?mode=abstractive").get_json()
-    assert body["method"] == "extractive-mmr"
+    assert body["method"] == "extractive-lead"
     assert client.get(f"/memos/{memo['id']}").get_json()["brief_status"] == "pending", "a fallback is not cached"
 
 

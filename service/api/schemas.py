@@ -314,8 +314,8 @@ class BriefOut(Schema):
     memo_id = String(allow_none=True)
     brief = String()
     sentences = List(Nested(BriefSentenceOut))
-    method = String(metadata={"description": "extractive-mmr, or abstractive:<model>; an abstractive request "
-                                             "answered extractive-mmr had no supported sentence left."})
+    method = String(metadata={"description": "extractive-lead, or abstractive:<model>; an abstractive request "
+                                             "answered extractive-lead had no supported sentence left."})
     dropped = List(String(), metadata={"description": "abstractive only: generated sentences the memo does not "
                                                       "support, left out."})
 

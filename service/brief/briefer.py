@@ -7,6 +7,7 @@ import numpy as np
 
 from models import TextModels
 from service.brief import key_sentences as briefing
+from service.brief import lead
 from service.brief.abstractive import AbstractiveBrief
 from service.errors import ModelOff, NotFound
 from service.ingest.deferred import complete
@@ -47,13 +48,13 @@ class Briefer:
 
     def method(self, mode: str) -> str:
         """The cache key of a mode's briefs (ModelOff for abstractive without an LLM)."""
-        return briefing.METHOD if mode == EXTRACTIVE else self._writer().brief_method
+        return lead.METHOD if mode == EXTRACTIVE else self._writer().brief_method
 
-    def make(self, text: str, spans: list[Span], vectors: np.ndarray, count: int, mode: str,
+    def make(self, text: str, spans: list[Span], vectors: np.ndarray | None, count: int, mode: str,
              background: bool = False) -> AnyBrief:
-        """A brief of ``text`` from its sentence ``spans`` and their embeddings. An abstractive brief with
-        no supported sentence left gives way to the extractive one."""
-        if mode == ABSTRACTIVE:
+        """A brief of ``text`` from its sentence ``spans`` and (abstractive only) their embeddings. An
+        abstractive brief with no supported sentence left gives way to the extractive one."""
+        if mode == ABSTRACTIVE and vectors is not None:
             def pick(some: list[Span], their_vectors: np.ndarray, n: int) -> list[str]:
                 return [s.text for s in briefing.make_brief(text, list(some), their_vectors, n, self.settings).sentences]
 
@@ -62,7 +63,7 @@ class Briefer:
             if result.sentences:
                 kept = result.sentences[:count]
                 return AbstractiveBrief(" ".join(s.text for s in kept), kept, result.dropped, result.method)
-        return briefing.make_brief(text, spans, vectors, count, self.settings)
+        return lead.make_lead_brief(text, spans, count, self.settings)
 
     def of_memo(self, memo_id: str, count: int, mode: str, background: bool = False) -> AnyBrief:
         """A stored memo's brief, from the cache when there is one (then in milliseconds)."""
@@ -74,7 +75,9 @@ class Briefer:
             cached = self.storage.briefs.get(memo.content_hash, method, count)
             if cached is not None:
                 return from_dict(cached)
-            rows = complete(self.storage.memos.sentences(memo_id), memo.text, self.models.embedder)
+            rows = self.storage.memos.sentences(memo_id)
+        if mode == ABSTRACTIVE:  # the extractive brief reads no vectors: none is embedded for it
+            rows = complete(rows, memo.text, self.models.embedder)
         result = self.make(memo.text, [(s, e) for _, s, e in rows.spans], rows.vectors, count, mode, background)
         if result.method == method:  # a fallback is not cached under the abstractive method
             self.storage.briefs.put(memo.content_hash, method, count, asdict(result))
@@ -90,6 +93,8 @@ class Briefer:
                 return self.of_memo(stored.id, count, mode)
             except NotFound:  # deleted meanwhile: brief the text itself
                 pass
+        if mode == EXTRACTIVE:  # sentences as stored ones are bounded, and no embedding
+            return self.make(draft.text, prep.cut(draft).sentences, None, count, mode)
         prepared = prep.embed([draft])[0]
         return self.make(draft.text, prepared.sentences, prepared.sentence_vectors, count, mode)
 

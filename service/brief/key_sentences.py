@@ -1,10 +1,12 @@
-"""Extractive briefs: central, non-redundant sentences with a lead bias (MMR), shown in memo order."""
+"""Key sentences by maximal marginal relevance (central, non-redundant, lead-biased), in memo order: what
+the local LLM reads to write an abstractive brief. The default extractive brief is ``lead``."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
+
+from service.brief.furniture import trim_dateline
 
 METHOD = "extractive-mmr"
 
@@ -25,27 +27,15 @@ class Brief:
 
 @dataclass(frozen=True)
 class BriefSettings:
-    """Chosen with ``scripts/tune_brief.py`` on the CNN/DM dev set (ROUGE-2); see the README."""
+    """The lead brief's length (``lead``; swept with ``scripts/tune_brief.py``), and the MMR weights of the
+    key sentences the LLM reads (chosen on the CNN/DM dev set when those picks were the extractive brief)."""
+
+    words_per_sentence: int = 22  # the lead brief of N sentences aims at N * this many words (3: 66)
 
     lead_weight: float = 0.85  # share of a sentence's relevance that comes from being early in the memo
     lead_decay: float = 0.5  # relevance from position: 1 / (1 + decay * index)
     mmr_lambda: float = 0.6  # relevance vs. novelty against sentences already chosen
-    min_words: int = 6  # shorter sentences (datelines, headings) are chosen only when nothing else is left
-
-
-# A news dateline or byline in front of a sentence: "(CNN)", "Rome (CNN) --", "LONDON (Reuters) -".
-_DATELINE = re.compile(
-    r"^(?:[A-Z][\w.'-]*(?:,?\s+[A-Z][\w.'-]*){0,3}\s+)?"
-    r"\((?:CNN|Reuters|AP|AFP|UPI|Bloomberg)\)\s*(?:[-\u2013\u2014]+\s*)?"
-)
-
-
-def trim_dateline(text: str, start: int, end: int) -> tuple[int, int]:
-    """Move ``start`` past a leading news dateline, when what is left is still a sentence."""
-    match = _DATELINE.match(text, start, end)
-    if match and end - match.end() > 20:
-        return match.end(), end
-    return start, end
+    min_words: int = 6  # shorter sentences (bylines, headings) are chosen only when nothing else is left
 
 
 def select_sentences(vectors: np.ndarray, word_counts: list[int], count: int, settings: BriefSettings) -> list[int]:
