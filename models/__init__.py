@@ -127,9 +127,16 @@ def _minilm_q8() -> "Embedder":
     return load_minilm_q8()
 
 
+def _minilm_s8() -> "Embedder":
+    from models.embedders.onnx import load_minilm_s8
+
+    return load_minilm_s8()
+
+
 register_embedder("minilm", _minilm)
 register_embedder("minilm-int8", _minilm_int8)
 register_embedder("minilm-q8", _minilm_q8)
+register_embedder("minilm-s8", _minilm_s8)
 register_entity_extractor("spacy", _spacy_sm)
 register_entity_extractor("none", _no_entities)
 

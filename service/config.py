@@ -23,8 +23,9 @@ DEFAULTS: dict[str, object] = {
     "DATABASE_EF_SEARCH": 40,
     # memos ingested on the first start of an empty store (None: no seeding)
     "SEEDS_DIR": str(REPO_SEEDS),
-    # "minilm-q8" (int8 MatMuls, onnxruntime; no torch), "minilm-int8" (the packaged int8-weight ONNX, fp32
-    # arithmetic) or "minilm" (fp32, sentence-transformers + torch)
+    # "minilm-q8" (int8 MatMuls, onnxruntime; no torch), "minilm-s8" (int8 MatMuls with static activation
+    # scales: batches; no faster here), "minilm-int8" (the packaged int8-weight ONNX, fp32 arithmetic) or
+    # "minilm" (fp32, sentence-transformers + torch)
     "EMBEDDER": "minilm-q8",
     # vector index: exact Flat up to this many chunks, IVF (nprobe probes) beyond; measured with python -m bench
     "INDEX_FLAT_MAX": 30_000,

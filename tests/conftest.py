@@ -53,6 +53,13 @@ def _shared_minilm_q8():
 
 
 @functools.lru_cache(maxsize=1)
+def _shared_minilm_s8():
+    from models.embedders.onnx import load_minilm_s8
+
+    return load_minilm_s8()
+
+
+@functools.lru_cache(maxsize=1)
 def _shared_spacy():
     from models.nlp.entities import load_spacy_entities
 
@@ -78,6 +85,7 @@ def _shared_llm():
 register_embedder("minilm-shared", _shared_minilm)
 register_embedder("minilm-int8-shared", _shared_minilm_int8)
 register_embedder("minilm-q8-shared", _shared_minilm_q8)
+register_embedder("minilm-s8-shared", _shared_minilm_s8)
 register_entity_extractor("spacy-shared", _shared_spacy)
 register_phrase_finder("spacy-shared", _shared_phrases)
 register_generator("llm-shared", _shared_llm)

@@ -1,6 +1,7 @@
 """Sentence embedders behind one tiny interface, ``embed(texts) -> (n, dim) float32``, L2-normalised:
-``sentence_transformers`` (MiniLM fp32 on torch), ``onnx`` (MiniLM int8 or q8 under onnxruntime),
-``quantization`` (the q8 model, made once), ``batching`` (length-sorted batches)."""
+``sentence_transformers`` (MiniLM fp32 on torch), ``onnx`` (MiniLM int8, q8 or s8 under onnxruntime),
+``quantization`` (the q8 model, made once), ``static_quantization`` (the s8 model: fixed activation scales),
+``batching`` (length-sorted batches)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol, Sequence

