@@ -49,6 +49,10 @@ DEFAULTS: dict[str, object] = {
     # what POST /ask does when a request names no mode: "extractive", "generative" (needs an LLM) or "auto"
     # (generative when an LLM is on). Stays extractive until the generative default is measured end to end.
     "ASK_MODE": "extractive",
+    # generative answers: the model also reads questions whose support is below ABSTAIN_BELOW down to this
+    # (None: never), sentences down to 0.2, and an answer stands only when grounded and confirmed by
+    # the model. More news questions answered, fewer unanswerable ones abstained (docs/quality.md)
+    "LLM_ASK_BELOW": None,
     # with an LLM: write abstractive briefs in a background thread after ingest
     "BRIEF_WORKER": True,
     # one generation at a time: a request waits this long for the model, at most this many wait, then 503

@@ -94,20 +94,25 @@ class OtherLexiconEntities(LexiconEntities):
 
 class ScriptedGenerator:
     """A deterministic stand-in for the LLM. Answer prompts: the first year in the memo text, else the
-    text's first three words (or a canned line, to test grounding). Brief prompts: a paraphrase-like
-    rewrite of the first two sentences. ``reply`` overrides everything."""
+    text's first three words (or a canned line, to test grounding). Verification prompts: "yes" when the
+    proposed answer is in the memo text, else "no" (``verdict`` overrides). Brief prompts: a paraphrase-like
+    rewrite of the first two sentences. ``reply`` overrides everything else."""
 
     name = "fake-llm"
 
     def __init__(self, reply: str | None = None) -> None:
         self.reply = reply
+        self.verdict: str | None = None
         self.prompts: list[str] = []
 
     def _text(self, prompt: str) -> str:
         self.prompts.append(prompt)
-        if self.reply is not None:
+        if self.reply is not None and "Proposed answer:" not in prompt:
             return self.reply
         memo = prompt.split("<memo>\n", 1)[1].split("\n</memo>", 1)[0].strip()
+        if "Proposed answer:" in prompt:
+            proposed = prompt.split("Proposed answer: ", 1)[1].split("\n", 1)[0]
+            return self.verdict or ("yes" if proposed in memo else "no")
         if "Question:" in prompt:
             year = re.search(r"\b(?:1[5-9]|20)\d\d\b", memo)
             return (year.group(0) if year else " ".join(memo.split()[:3])) + "\nmore text that is not the answer"

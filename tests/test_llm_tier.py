@@ -74,7 +74,10 @@ def test_a_weakly_supported_question_is_answered_when_the_model_grounds_it(make_
     client, model = _weak_support(make_client, ask_below=0.0)
     body = ask(client, "When did Russia intervene militarily in Syria?")
     assert not body["abstained"] and body["grounding"] == "grounded" and body["answer"] == "2015"
-    assert "intervened" in body["citations"][0]["quote"] and len(model.prompts) == 1
+    assert "intervened" in body["citations"][0]["quote"]
+    # the model answered, then confirmed its answer from the memo text it read
+    assert len(model.prompts) == 2 and "Proposed answer: 2015" in model.prompts[1]
+    assert "intervened in Syria" in model.prompts[1].split("<memo>\n")[1]
     # the stream ends the same way
     r = client.post("/ask", json={"question": "When did Russia intervene militarily in Syria?", "stream": True})
     assert '"grounding": "grounded"' in r.get_data(as_text=True)
@@ -87,6 +90,22 @@ def test_a_weakly_supported_question_is_abstained_when_the_model_declines_or_str
         body = ask(client, "When did Russia intervene militarily in Syria?")
         assert body["abstained"] and body["answer"] is None and body["grounding"] == "declined", reply
         assert body["generated"] == reply and body["citations"]  # what was read stays visible
+
+
+def test_a_weakly_supported_answer_the_model_does_not_confirm_is_abstained(make_client):
+    client, model = _weak_support(make_client, ask_below=0.0)
+    model.verdict = "No, the memo is about another intervention."
+    body = ask(client, "When did Russia intervene militarily in Syria?")
+    assert body["abstained"] and body["answer"] is None and body["grounding"] == "declined"
+    assert body["generated"] == "2015" and len(model.prompts) == 2
+
+
+def test_a_well_supported_answer_is_not_sent_to_verification(client):
+    client.post("/memos", json={"text": SEED_LIKE})
+    model = generator(client.application)
+    model.verdict = "no"
+    body = ask(client, "When did Russia intervene militarily in Syria?")
+    assert not body["abstained"] and body["answer"] == "2015" and len(model.prompts) == 1
 
 
 def test_without_ask_below_a_weakly_supported_question_never_reaches_the_model(make_client):
@@ -421,3 +440,15 @@ def test_the_larger_model_reads_four_answer_sentences_the_default_three(config, 
             assert block.count("repaired in") == sentences
         finally:
             app.extensions["memo"].close()
+
+
+def test_llm_ask_below_sets_the_weak_support_gate_and_the_sentences_read(make_client):
+    from service.llm.writer import settings_for
+
+    answer = settings_for("qwen-1.5b", 0.3).answer
+    assert (answer.ask_below, answer.min_score, answer.sentences, answer.verify_below) == (0.3, 0.2, 4, True)
+    assert settings_for("qwen-0.5b").answer.ask_below is None
+    writer = make_client(LLM_ASK_BELOW="0.35").application.extensions["memo"].writer
+    assert writer.settings.answer.ask_below == 0.35 and writer.settings.answer.min_score == 0.2
+    with pytest.raises(ValueError, match="MEMO_LLM_ASK_BELOW"):
+        make_client(LLM_ASK_BELOW=1.5)

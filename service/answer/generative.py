@@ -12,7 +12,7 @@ from service.types import Answer, Citation, Passage
 from service.answer.grounding import clean_answer, is_refusal, locate, locate_head, locate_tail
 from service.retrieval.lexical import STOP_WORDS, terms, words
 from service.answer.phrases import narrow_clause, narrows_clause, trim_answer
-from service.llm.prompts import answer_prompt
+from service.llm.prompts import answer_prompt, verify_prompt
 
 GROUNDED = "grounded"  # the model's answer is a verbatim span of a cited sentence
 FALLBACK = "extractive-fallback"  # the model's answer was not found in the sentences it read (or it declined)
@@ -40,6 +40,9 @@ class GenerativeSettings:
     # least this (None: never); such an answer stands only when it is grounded, else the question is
     # abstained (DECLINED): the model, not the threshold, tells a weakly supported answer from none.
     ask_below: float | None = None
+    # Such an answer must also be confirmed by the model: asked whether the memo text it came from says it
+    # answers the question (``confirms``), anything but yes declines it.
+    verify_below: bool = True
     # A grounded answer's confidence: sigmoid(slope * logit(extractive confidence) + bias, + agree_bias when
     # the model's span overlaps the extractive answer). Fit on the grounded answers of qwen-0.5b over
     # XQuAD dev and the long news memos (docs/quality.md): answers that agree were right about 0.8 of the
@@ -163,6 +166,18 @@ def _carries(question: str, generated: str, kept: str) -> bool:
     return bool(new) and 2 * len(new & _new_words(question, kept)) > len(new)
 
 
+def confirms(question: str, answer: Answer, scored: list[tuple[float, Passage]], generator: Generator,
+             settings: GenerativeSettings) -> bool:
+    """Whether the model, shown the passages it read from the answer's memo, says they give ``answer`` for
+    ``question`` (a second, short generation)."""
+    memo_id = answer.span.memo_id if answer.span else None
+    read = [p for block in context_for(scored, settings) for p in block if p.memo_id == memo_id]
+    if not read:
+        return False
+    reply = generator.generate(verify_prompt(question, answer.answer or "", " ".join(p.text for p in read)), 3)
+    return reply.strip().lower().startswith("yes")
+
+
 def asks_model(extractive: Answer, tentative: Answer | None = None) -> bool:
     """Whether the model reads for this question: the extractive tier answers, or, below its threshold,
     the ``ask_below`` one (``tentative``) does."""
@@ -190,7 +205,8 @@ def stream_answer(
                 answered = item
             else:
                 yield item
-        if answered is not None and answered.grounding == GROUNDED:
+        if answered is not None and answered.grounding == GROUNDED and (
+                not settings.verify_below or confirms(question, answered, scored, generator, settings)):
             yield answered
         else:
             yield replace(extractive, mode="generative", generated=answered.generated if answered else None,

@@ -94,6 +94,7 @@ def evaluate_qa(engine: Engine, items: list[QAItem], k: int = 5, progress: Progr
             "score": result.citations[0].score if result.citations else 0.0,
             "confidence": result.confidence,
             "blind_abstained": blind.abstained,
+            "blind_answer": None if blind.abstained else blind.answer,
             "blind_score": blind.citations[0].score if blind.citations else 0.0,
             "blind_confidence": blind.confidence,
             "grounding": result.grounding,

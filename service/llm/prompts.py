@@ -22,6 +22,20 @@ Answer the question with a short phrase copied from the memo text. If the memo t
 Question: {question}
 Answer:"""
 
+# A weakly supported answer is checked by the model before it stands: the question, the answer it gave and
+# the text of the memo it took it from; anything but a "yes" declines the answer.
+VERIFY = """{preamble}
+
+<memo>
+{context}
+</memo>
+
+Question: {question}
+Proposed answer: {answer}
+
+Does the memo text say that the proposed answer is the answer to this question, about the same people, places and events? Reply yes or no.
+Reply:"""
+
 # The model rewrites the memo's key sentences (the extractive brief's choice) rather than reading the whole
 # memo: on the CNN/DM dev set (50 articles, 0.5B) ROUGE-2 went from 0.249 to 0.273 and the brief from 4.2 to
 # 2.5 s, since the prompt is a few sentences long whatever the memo's length. Saying what to keep (who did
@@ -60,6 +74,11 @@ def quote(text: str) -> str:
 def answer_prompt(question: str, blocks: list[str]) -> str:
     """The answer prompt over ``blocks`` of memo text (one per memo, on lines of their own)."""
     return ANSWER.format(preamble=_PREAMBLE, context="\n\n".join(quote(b) for b in blocks), question=quote(question))
+
+
+def verify_prompt(question: str, answer: str, context: str) -> str:
+    """Whether ``context`` (the answering memo's text the model read) bears out ``answer`` to ``question``."""
+    return VERIFY.format(preamble=_PREAMBLE, context=quote(context), question=quote(question), answer=quote(answer))
 
 
 def brief_prompt(key_sentences: list[str]) -> str:

@@ -24,18 +24,27 @@ class WriterSettings:
     brief: abstractive.AbstractiveSettings = field(default_factory=abstractive.AbstractiveSettings)
 
 
-# Sentences the model reads for a generative answer where the default (GenerativeSettings.sentences, 3) is not
-# best for it. First 200 XQuAD dev questions over all 120 contexts, F1 with 3 / 4 / 5 sentences: qwen-1.5b
+# Answer settings where GenerativeSettings' defaults are not what was measured best for a model.
+# sentences: first 200 XQuAD dev questions over all 120 contexts, F1 with 3 / 4 / 5 sentences: qwen-1.5b
 # 0.613 / 0.635 / 0.632, qwen-0.5b 0.469 / 0.456 / 0.456; qwen-1.5b-gpt4all (the same weights) also did
 # better with 4 than 3 (docs/llm.md).
-ANSWER_SENTENCES = {"qwen-1.5b": 4, "qwen-1.5b-gpt4all": 4}
+ANSWER_SETTINGS: dict[str, dict[str, object]] = {"qwen-1.5b": {"sentences": 4}, "qwen-1.5b-gpt4all": {"sentences": 4}}
 
 
-def settings_for(generator_name: str) -> WriterSettings:
-    """The writer settings measured best for this generator."""
+# With MEMO_LLM_ASK_BELOW set, the model reads sentences scoring at least this (measured with ask_below 0.3
+# and 0.4: docs/quality.md); a weakly supported question's best sentences often score under the default 0.3.
+WEAK_MIN_SCORE = 0.2
+
+
+def settings_for(generator_name: str, ask_below: float | None = None) -> WriterSettings:
+    """The writer settings measured best for this generator; ``ask_below`` (MEMO_LLM_ASK_BELOW): the model
+    also reads weakly supported questions down to it, and sentences down to ``WEAK_MIN_SCORE``, confirming
+    such an answer before it stands."""
     settings = WriterSettings()
-    sentences = ANSWER_SENTENCES.get(generator_name)
-    return replace(settings, answer=replace(settings.answer, sentences=sentences)) if sentences else settings
+    answer = replace(settings.answer, **ANSWER_SETTINGS.get(generator_name, {}))
+    if ask_below is not None:
+        answer = replace(answer, ask_below=ask_below, min_score=min(answer.min_score, WEAK_MIN_SCORE))
+    return replace(settings, answer=answer)
 
 
 class Writer:

@@ -56,13 +56,15 @@ class PgJobs:
         with self._db.write() as conn:
             # the job row first: two runners finishing items of one job take turns
             conn.execute("SELECT 1 FROM jobs WHERE id = %s FOR UPDATE", (job_id,))
-            conn.cursor().executemany(  # only a queued item: a second delivery of its task changes nothing
+            cursor = conn.cursor()
+            cursor.executemany(  # only a queued item: a second delivery of its task changes nothing
                 "UPDATE job_items SET status = %s, memo_id = %s, error = %s, text = NULL, lease_owner = NULL, "
                 "lease_until = NULL WHERE job_id = %s AND idx = %s AND status = 'queued'",
                 [("indexed" if memo_id else "failed", memo_id, None if memo_id else (error or "not stored"), job_id, i)
                  for i, memo_id, error in results],
             )
-            self._settle(conn, job_id)
+            if cursor.rowcount > 0:  # nothing finished (a late report of a dead owner): the job is untouched
+                self._settle(conn, job_id)
 
     @staticmethod
     def _settle(conn, job_id: str) -> None:
