@@ -146,6 +146,17 @@ def ask_mode(config: Mapping[str, Any]) -> str:
     return mode
 
 
+def llm_ask_below(config: Mapping[str, Any]) -> float | None:
+    """``LLM_ASK_BELOW`` as a support in [0, 1), or None (unset, empty or "none")."""
+    value = config.get("LLM_ASK_BELOW")
+    if value is None or str(value).strip().lower() in ("", "none"):
+        return None
+    below = float(value)
+    if not 0.0 <= below < 1.0:
+        raise ValueError(f"MEMO_LLM_ASK_BELOW must be a support in [0, 1) or none, not {value!r}")
+    return below
+
+
 def flag(config: Mapping[str, Any], key: str) -> bool:
     """A yes/no setting given as a bool, 0/1 or a word (true/false, yes/no, on/off)."""
     value = config.get(key)

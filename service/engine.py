@@ -304,17 +304,6 @@ def open_queue(config: Mapping[str, Any], storage: Storage) -> WorkQueue | None:
     return CeleryQueue.from_config(config, storage.leases)
 
 
-def _ask_below(config: Mapping[str, Any]) -> float | None:
-    """``LLM_ASK_BELOW`` as a support in [0, 1), or None (unset, empty or "none")."""
-    value = config.get("LLM_ASK_BELOW")
-    if value is None or str(value).strip().lower() in ("", "none"):
-        return None
-    below = float(value)
-    if not 0.0 <= below < 1.0:
-        raise ValueError(f"MEMO_LLM_ASK_BELOW must be a support in [0, 1) or none, not {value!r}")
-    return below
-
-
 @contextmanager
 def _llm_choice(choice: str) -> Iterator[None]:
     """LlmUnavailable, one line, for a ``MEMO_LLM`` this installation does not know or a model it neither holds
@@ -350,7 +339,7 @@ def build_engine(config: Mapping[str, Any], load_llm: bool = True) -> Engine:
     """An engine from app config (the keys of ``service.config.DEFAULTS``). ``load_llm=False``: no LLM in this
     process whatever ``LLM`` says (a worker that only ingests)."""
     from models import get_embedder, get_entity_extractor, get_phrase_finder
-    from service.config import ask_mode, flag
+    from service.config import ask_mode, flag, llm_ask_below
 
     settings = EngineSettings(
         chunk_tokens=int(config["CHUNK_TOKENS"]),
@@ -372,7 +361,7 @@ def build_engine(config: Mapping[str, Any], load_llm: bool = True) -> Engine:
             slot = GenerationSlot(float(config["LLM_WAIT_S"]), int(config["LLM_MAX_WAITING"]),
                                   int(config["LLM_RETRY_AFTER_S"]))
             generator = load_generator(llm)
-            writer = Writer(generator, slot, settings_for(generator.name, _ask_below(config)))
+            writer = Writer(generator, slot, settings_for(generator.name, llm_ask_below(config)))
         return Engine(settings, storage, embedder, entity_extractor=get_entity_extractor(str(config["ENTITIES"])),
                       phrases=get_phrase_finder(str(config["PHRASES"])), writer=writer,
                       queue=open_queue(config, storage))

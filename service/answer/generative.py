@@ -166,12 +166,10 @@ def _carries(question: str, generated: str, kept: str) -> bool:
     return bool(new) and 2 * len(new & _new_words(question, kept)) > len(new)
 
 
-def confirms(question: str, answer: Answer, scored: list[tuple[float, Passage]], generator: Generator,
-             settings: GenerativeSettings) -> bool:
-    """Whether the model, shown the passages it read from the answer's memo, says they give ``answer`` for
-    ``question`` (a second, short generation)."""
-    memo_id = answer.span.memo_id if answer.span else None
-    read = [p for block in context_for(scored, settings) for p in block if p.memo_id == memo_id]
+def confirms(question: str, answer: Answer, context: list[Passage], generator: Generator) -> bool:
+    """Whether the model, shown the passages of the answer's memo that it read (``context``), says they give
+    ``answer`` for ``question`` (a second, short generation)."""
+    read = [p for p in context if answer.span is not None and p.memo_id == answer.span.memo_id]
     if not read:
         return False
     reply = generator.generate(verify_prompt(question, answer.answer or "", " ".join(p.text for p in read)), 3)
@@ -193,20 +191,21 @@ def stream_answer(
     phrases: Phrases | None = None,
     surroundings: Surroundings | None = None,
     tentative: Answer | None = None,
+    confirm: bool = False,
 ) -> Iterator[str | Answer]:
     """The model's tokens as they come, then the grounded ``Answer`` last. When retrieval found no support
     the model is not asked: only the abstention comes. ``tentative``: the extractive answer at the
     ``ask_below`` threshold, for a question the extractive tier abstains on: the model reads, and its answer
-    stands only when grounded."""
+    stands only when grounded (and, with ``verify_below``, confirmed by the model: ``confirm``)."""
     if extractive.abstained and asks_model(extractive, tentative):
         answered = None
-        for item in stream_answer(question, scored, tentative, generator, settings, phrases, surroundings):
+        for item in stream_answer(question, scored, tentative, generator, settings, phrases, surroundings,
+                                  confirm=settings.verify_below):
             if isinstance(item, Answer):
                 answered = item
             else:
                 yield item
-        if answered is not None and answered.grounding == GROUNDED and (
-                not settings.verify_below or confirms(question, answered, scored, generator, settings)):
+        if answered is not None and answered.grounding == GROUNDED:
             yield answered
         else:
             yield replace(extractive, mode="generative", generated=answered.generated if answered else None,
@@ -224,4 +223,8 @@ def stream_answer(
         yield piece
         if "\n" in piece:
             break  # the answer is one line; stop the model instead of letting it ramble
-    yield ground_answer(question, "".join(pieces), context, extractive, phrases, settings)
+    generated = "".join(pieces)
+    answered = ground_answer(question, generated, context, extractive, phrases, settings)
+    if confirm and answered.grounding == GROUNDED and not confirms(question, answered, context, generator):
+        answered = _fallback(extractive, generated)
+    yield answered
