@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import sys
 import tempfile
 import time
@@ -34,11 +33,51 @@ SEED_QUESTIONS = [
 ]
 
 
+def _pids(pid: str = "self") -> list[str]:
+    """This process and its descendants (the LLM runs in a child process)."""
+    found = [pid]
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in children.read_text().split():
+            found += _pids(child)
+    return found
+
+
+def _status_mb(key: str) -> float:
+    total = 0
+    for pid in _pids():
+        try:
+            lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+        except FileNotFoundError:
+            continue
+        total += sum(int(line.split()[1]) for line in lines if line.startswith(key + ":"))
+    return round(total / 1024, 1)
+
+
 def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
+    """Resident memory of this process and the LLM's child process."""
+    return _status_mb("VmRSS")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process plus that of the LLM's child process."""
+    return _status_mb("VmHWM")
+
+
+def stalls_while(work, probe, every_s: float = 0.05) -> dict:
+    """``work()`` on a thread while this one calls ``probe()`` every ``every_s``: how long a probe takes
+    while the model writes (a request served beside the brief worker)."""
+    import threading
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    times = []
+    while thread.is_alive():
+        t = time.perf_counter()
+        probe()
+        times.append((time.perf_counter() - t) * 1000)
+        time.sleep(every_s)
+    thread.join()
+    return {"n": len(times), "p50_ms": pct(times, 50), "max_ms": round(max(times), 1) if times else 0.0}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -62,6 +101,9 @@ def bench_model(name: str, questions: int, articles: int, data_dir: Path) -> dic
                         "rss_after_load_mb": rss_mb()}
         seed, _ = engine.ingest(SEED)
         memo400, _ = engine.ingest(article_of(400))
+        # the store's counts (what /health reads) while the model writes a third memo's brief
+        other, _ = engine.ingest(article_of(300))
+        result["health_during_brief"] = stalls_while(lambda: engine.brief(other.id, mode="abstractive"), engine.health)
         for label, memo in (("seed_memo", seed), ("memo_400_words", memo400)):
             t = time.perf_counter()
             brief = engine.brief(memo.id, mode="abstractive")
@@ -83,7 +125,7 @@ def bench_model(name: str, questions: int, articles: int, data_dir: Path) -> dic
             firsts.append(first if first is not None else answers[-1])
         result["answer_s"] = {"n": len(answers), "p50": pct(answers, 50), "p95": pct(answers, 95)}
         result["first_token_s"] = {"p50": pct(firsts, 50), "p95": pct(firsts, 95)}
-        result["rss_peak_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        result["rss_peak_mb"] = peak_rss_mb()
         items = read_qa(EVAL / "qa_xquad_dev.jsonl")
         qa = evaluate_qa(engine, items[:questions], contexts=items, mode="generative")
         result["qa_generative"] = {k: v for k, v in qa.items() if k != "rows"}

@@ -136,7 +136,8 @@ class Engine:
             self.filler.notify()
 
     def precompute_brief(self, memo_id: str) -> bool:
-        """The brief worker's job; False when the model's brief did not hold up (nothing was cached)."""
+        """The brief worker's job; False when the model's brief did not hold up (the extractive brief was
+        cached in its place)."""
         try:
             brief = self.brief(memo_id, briefs_mod.PRECOMPUTED_SENTENCES, briefs_mod.ABSTRACTIVE, background=True)
         except NotFound:

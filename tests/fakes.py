@@ -8,6 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from models.nlp.candidates import Phrase
+from models.llm.spec import choose_by_text
 from models.nlp.entities import Entity
 from service.retrieval.lexical import terms
 
@@ -122,7 +123,17 @@ class ScriptedGenerator:
     def generate(self, prompt: str, max_tokens: int) -> str:
         return "".join(self.stream(prompt, max_tokens))
 
+    def choose(self, prompt: str, choices):
+        return choose_by_text(self, prompt, choices)
+
     def stream(self, prompt: str, max_tokens: int):
         text = self._text(prompt)
         for word in re.findall(r"\S+\s*", text)[:max_tokens]:
             yield word
+
+
+def unavailable_generator() -> ScriptedGenerator:
+    """A loader for a model that is not there (what ``load_qwen`` raises for parts not installed)."""
+    from models.llm.spec import ModelUnavailable
+
+    raise ModelUnavailable("qwen-9b is not ready here: parts not installed")

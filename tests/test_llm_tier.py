@@ -100,6 +100,14 @@ def test_a_weakly_supported_answer_the_model_does_not_confirm_is_abstained(make_
     assert body["generated"] == "2015" and len(model.prompts) == 2
 
 
+def test_a_weakly_supported_answer_of_the_wrong_type_is_abstained_before_verification(make_client):
+    client, model = _weak_support(make_client, ask_below=0.0)
+    model.reply = "2015"  # found in the memo, but a date where the question asks who
+    body = ask(client, "Who intervened militarily in Syria at the regime's request?")
+    assert body["abstained"] and body["answer"] is None and body["grounding"] == "declined"
+    assert body["generated"] == "2015" and len(model.prompts) == 1, "no confirmation asked for a wrong type"
+
+
 def test_a_well_supported_answer_is_not_sent_to_verification(client):
     client.post("/memos", json={"text": SEED_LIKE})
     model = generator(client.application)
@@ -300,7 +308,10 @@ def test_nothing_supported_falls_back_to_the_extractive_brief(client, app):
     generator(app).reply = "Penguins in 1850 wrote 77 operas about Jupiter."
     body = client.get(f"/memos/{memo['id']}/brief?mode=abstractive").get_json()
     assert body["method"] == "extractive-lead"
-    assert client.get(f"/memos/{memo['id']}").get_json()["brief_status"] == "pending", "a fallback is not cached"
+    assert client.get(f"/memos/{memo['id']}").get_json()["brief_status"] == "fallback"
+    calls = len(generator(app).prompts)
+    assert client.get(f"/memos/{memo['id']}/brief?mode=abstractive").get_json() == body
+    assert len(generator(app).prompts) == calls, "the fallback is served from the cache, not written again"
 
 
 def test_the_model_reads_the_key_sentences_not_the_whole_memo(client, app):
@@ -355,7 +366,9 @@ def test_the_worker_does_not_rewrite_a_brief_that_did_not_hold_up(config):
             time.sleep(0.05)
         time.sleep(0.5)
         assert len(model.prompts) == 1  # tried once, not in a loop
-        assert client.get(f"/memos/{memo['id']}").get_json()["brief_status"] == "pending"
+        assert client.get(f"/memos/{memo['id']}").get_json()["brief_status"] == "fallback"
+        client.get(f"/memos/{memo['id']}/brief?mode=abstractive")
+        assert len(model.prompts) == 1, "the fallback the worker cached is served"
     finally:
         app.extensions["memo"].close()
 

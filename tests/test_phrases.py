@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from models.nlp.candidates import Phrase
-from service.answer.phrases import choose_phrase, expected_types, narrow_clause, qualifier, short_answer, trim_answer
+from service.answer.phrases import (choose_phrase, expected_types, fits_type, narrow_clause, qualifier, short_answer,
+                                    trim_answer)
 from tests.fakes import RegexPhrases
 
 
@@ -152,3 +153,21 @@ def test_a_clause_answering_a_typed_question_narrows_to_the_phrase():
 ])
 def test_a_clause_is_kept_when_narrowing_would_lose_part_of_the_answer(question, clause, candidates):
     assert narrowed(question, clause, candidates) is None
+
+
+def test_an_answer_fits_the_type_its_question_asks_for():
+    sentence = "The Denver Broncos beat the Carolina Panthers in Santa Clara on February 7, 2016."
+    ents = [Phrase(4, 18, "ORG"), Phrase(28, 45, "ORG"), Phrase(49, 60, "GPE"), Phrase(64, 80, "DATE")]
+
+    def span(text):
+        start = sentence.index(text)
+        return start, start + len(text)
+
+    assert fits_type("Who did the Broncos beat?", sentence, *span("the Carolina Panthers"), ents)
+    assert not fits_type("Who did the Broncos beat?", sentence, *span("Santa Clara"), ents), "a place for who"
+    assert not fits_type("Who did the Denver Broncos beat?", sentence, *span("Denver Broncos"), ents), "the question's words"
+    assert fits_type("When did the Broncos beat the Panthers?", sentence, *span("February 7, 2016"), ents)
+    assert not fits_type("When did the Broncos beat the Panthers?", sentence, *span("Santa Clara"), ents)
+    assert fits_type("How many points did the Broncos score?", "They scored 24 points.", 11, 13, [])
+    assert not fits_type("How many points did the Broncos score?", "They scored a lot.", 11, 17, [])
+    assert fits_type("What did the Broncos win?", sentence, *span("Santa Clara"), ents), "no type asked: no check"

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
-from models.llm.spec import CHATML, SYSTEM
+from models.llm.spec import CHATML, SYSTEM, choose_by_text
 
 
 class Gpt4AllGenerator:
@@ -23,6 +23,10 @@ class Gpt4AllGenerator:
 
     def generate(self, prompt: str, max_tokens: int) -> str:
         return "".join(self.stream(prompt, max_tokens))
+
+    def choose(self, prompt: str, choices: Sequence[str]) -> list[float]:
+        """The backend shows no probabilities: the choice the greedy reply opens with."""
+        return choose_by_text(self, prompt, choices)
 
     def stream(self, prompt: str, max_tokens: int) -> Iterator[str]:
         """Tokens as the backend makes them. Closing the iterator early stops the backend at its next

@@ -10,6 +10,7 @@ The runtimes and the conversion are imported only when a model is built or loade
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 from pathlib import Path
 
@@ -87,13 +88,25 @@ def prepare(choice: str, cache_dir: Path | None = None) -> Path | None:
     return _build(*CHOICES[choice], cache_dir or default_cache_dir())
 
 
-def load_qwen(name: str, runtime: str = "onnxruntime-genai", cache_dir: Path | None = None) -> Generator:
+def load_qwen(name: str, runtime: str = "onnxruntime-genai", cache_dir: Path | None = None,
+              in_process: bool = False) -> Generator:
     """``qwen-0.5b`` or ``qwen-1.5b`` (Qwen2.5-Coder-*-Instruct, Q4_K_M) from their packages, in
     ``runtime``. The first call assembles (and for onnxruntime-genai converts) and caches; later ones load
-    the cache after checking its stamp."""
+    the cache after checking its stamp. The model runs in a child process of its own (``ProcessGenerator``:
+    onnxruntime-genai's prefill would otherwise hold this process's GIL for seconds) unless ``in_process``."""
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown LLM runtime {runtime!r}; known: {', '.join(RUNTIMES)}")
     path = _build(name, runtime, cache_dir or default_cache_dir())
+    opener = functools.partial(open_generator, runtime, path, name)
+    if in_process:
+        return opener()
+    from models.llm.process import ProcessGenerator
+
+    return ProcessGenerator(opener)
+
+
+def open_generator(runtime: str, path: Path, name: str) -> Generator:
+    """The generator over a built model at ``path``, in this process."""
     if runtime == "gpt4all":
         from models.llm.gpt4all import Gpt4AllGenerator
 

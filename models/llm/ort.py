@@ -50,6 +50,26 @@ class OrtGenaiGenerator:
     def generate(self, prompt: str, max_tokens: int) -> str:
         return "".join(self.stream(prompt, max_tokens))
 
+    def choose(self, prompt: str, choices: Sequence[str]) -> list[float]:
+        """How likely the reply opens with each of ``choices`` (one-word replies such as "yes" / "no"): the
+        model's next-token probabilities after the prompt, summed over each choice's spellings (lower case,
+        capitalised, upper case) and normalised over the choices. One prefill, no token generated."""
+        og = self._og
+        with self._lock:
+            tokens = self._tokenizer.encode(chatml(prompt))
+            params = og.GeneratorParams(self._model)
+            params.set_search_options(do_sample=False, max_length=len(tokens) + 1, repetition_penalty=1.0)
+            generator = og.Generator(self._model, params)
+            generator.append_tokens(tokens)
+            logits = np.array(generator.get_logits(), dtype=np.float64).reshape(-1)
+        weights = np.exp(logits - logits.max())
+        mass = []
+        for choice in choices:
+            ids = {int(self._tokenizer.encode(form)[0]) for form in (choice.lower(), choice.capitalize(), choice.upper())}
+            mass.append(float(sum(weights[i] for i in ids)))
+        total = sum(mass)
+        return [m / total if total > 0 else 1.0 / len(choices) for m in mass]
+
     def stream(self, prompt: str, max_tokens: int) -> Iterator[str]:
         """Text pieces as tokens come. Closing the iterator early stops before the next token."""
         og = self._og

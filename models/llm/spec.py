@@ -4,7 +4,7 @@ runtimes, and the ChatML turns both runtimes feed the model. Standard library on
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Protocol
+from typing import Iterator, Protocol, Sequence
 
 # ChatML, as the Qwen2.5 instruct models were trained on.
 CHATML = "<|im_start|>user\n{0}<|im_end|>\n<|im_start|>assistant\n{1}<|im_end|>\n"
@@ -70,3 +70,14 @@ class Generator(Protocol):
     def stream(self, prompt: str, max_tokens: int) -> Iterator[str]:
         """The same text as ``generate``, a piece at a time."""
         ...
+
+    def choose(self, prompt: str, choices: Sequence[str]) -> list[float]:
+        """How likely the reply to ``prompt`` is each of the one-word ``choices`` (they sum to 1)."""
+        ...
+
+
+def choose_by_text(generator: Generator, prompt: str, choices: Sequence[str]) -> list[float]:
+    """``choose`` for a runtime that shows no probabilities: 1 for the choice the greedy reply opens with."""
+    reply = generator.generate(prompt, 3).strip().lower()
+    picked = [float(reply.startswith(c.lower())) for c in choices]
+    return [p / sum(picked) for p in picked] if any(picked) else [1.0 / len(choices)] * len(choices)

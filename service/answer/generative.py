@@ -11,7 +11,7 @@ from models.nlp.candidates import Phrase
 from service.types import Answer, Citation, Passage
 from service.answer.grounding import clean_answer, is_refusal, locate, locate_head, locate_tail
 from service.retrieval.lexical import STOP_WORDS, terms, words
-from service.answer.phrases import narrow_clause, narrows_clause, trim_answer
+from service.answer.phrases import fits_type, narrow_clause, narrows_clause, trim_answer
 from service.llm.prompts import answer_prompt, verify_prompt
 
 GROUNDED = "grounded"  # the model's answer is a verbatim span of a cited sentence
@@ -40,9 +40,12 @@ class GenerativeSettings:
     # least this (None: never); such an answer stands only when it is grounded, else the question is
     # abstained (DECLINED): the model, not the threshold, tells a weakly supported answer from none.
     ask_below: float | None = None
-    # Such an answer must also be confirmed by the model: asked whether the memo text it came from says it
-    # answers the question (``confirms``), anything but yes declines it.
+    # Such an answer must also be of the type the question asks for (``answers_type``) and, with
+    # ``verify_below``, confirmed by the model: asked whether the memo text it came from says it answers the
+    # question (``confirmation``), the answer stands when the model's probability of "yes" (against "no") is at
+    # least ``verify_min``.
     verify_below: bool = True
+    verify_min: float = 0.5
     # A grounded answer's confidence: sigmoid(slope * logit(extractive confidence) + bias, + agree_bias when
     # the model's span overlaps the extractive answer). Fit on the grounded answers of qwen-0.5b over
     # XQuAD dev and the long news memos (docs/quality.md): answers that agree were right about 0.8 of the
@@ -166,14 +169,25 @@ def _carries(question: str, generated: str, kept: str) -> bool:
     return bool(new) and 2 * len(new & _new_words(question, kept)) > len(new)
 
 
-def confirms(question: str, answer: Answer, context: list[Passage], generator: Generator) -> bool:
-    """Whether the model, shown the passages of the answer's memo that it read (``context``), says they give
-    ``answer`` for ``question`` (a second, short generation)."""
+def confirmation(question: str, answer: Answer, context: list[Passage], generator: Generator) -> float:
+    """How sure the model is, shown the passages of the answer's memo that it read (``context``), that they
+    give ``answer`` for ``question``: its probability of replying "yes" rather than "no" (one prefill)."""
     read = [p for p in context if answer.span is not None and p.memo_id == answer.span.memo_id]
     if not read:
-        return False
-    reply = generator.generate(verify_prompt(question, answer.answer or "", " ".join(p.text for p in read)), 3)
-    return reply.strip().lower().startswith("yes")
+        return 0.0
+    return generator.choose(verify_prompt(question, answer.answer or "", " ".join(p.text for p in read)),
+                            ("yes", "no"))[0]
+
+
+def answers_type(question: str, answer: Answer, phrases: Phrases | None) -> bool:
+    """Whether a grounded answer holds a phrase of the type the question asks for (``fits_type``: a who
+    question a name, a when question a date, ...), found among the entities of the sentence it came from;
+    True when the question asks for no type, or without a phrase finder."""
+    if phrases is None or answer.span is None or not answer.citations:
+        return True
+    source = answer.citations[0]
+    start, end = answer.span.start - source.start, answer.span.end - source.start
+    return fits_type(question, source.quote, start, end, phrases(source.quote, False))
 
 
 def asks_model(extractive: Answer, tentative: Answer | None = None) -> bool:
@@ -191,16 +205,17 @@ def stream_answer(
     phrases: Phrases | None = None,
     surroundings: Surroundings | None = None,
     tentative: Answer | None = None,
-    confirm: bool = False,
+    weak: bool = False,
 ) -> Iterator[str | Answer]:
     """The model's tokens as they come, then the grounded ``Answer`` last. When retrieval found no support
     the model is not asked: only the abstention comes. ``tentative``: the extractive answer at the
     ``ask_below`` threshold, for a question the extractive tier abstains on: the model reads, and its answer
-    stands only when grounded (and, with ``verify_below``, confirmed by the model: ``confirm``)."""
+    stands only when grounded, of the type the question asks for (``answers_type``) and, with
+    ``verify_below``, confirmed by the model (``confirmation``): ``weak`` marks that inner call."""
     if extractive.abstained and asks_model(extractive, tentative):
         answered = None
         for item in stream_answer(question, scored, tentative, generator, settings, phrases, surroundings,
-                                  confirm=settings.verify_below):
+                                  weak=True):
             if isinstance(item, Answer):
                 answered = item
             else:
@@ -225,6 +240,9 @@ def stream_answer(
             break  # the answer is one line; stop the model instead of letting it ramble
     generated = "".join(pieces)
     answered = ground_answer(question, generated, context, extractive, phrases, settings)
-    if confirm and answered.grounding == GROUNDED and not confirms(question, answered, context, generator):
+    if weak and answered.grounding == GROUNDED and not (
+            answers_type(question, answered, phrases)
+            and (not settings.verify_below
+                 or confirmation(question, answered, context, generator) >= settings.verify_min)):
         answered = _fallback(extractive, generated)
     yield answered

@@ -76,6 +76,30 @@ def number_phrases(sentence: str) -> list[Phrase]:
     return [Phrase(m.start(), m.end(), "NUM") for m in _NUM.finditer(sentence)]
 
 
+def fits_type(question: str, sentence: str, start: int, end: int, candidates: list[Phrase]) -> bool:
+    """Whether ``sentence[start:end]``, an answer to ``question``, holds a phrase of the type the question asks
+    for (``expected_types``): a who question a person, group or organisation, a when question a point in
+    time, a how-many question a number; not one made only of the question's own words ("Denver" of "the
+    Denver Broncos" for "who did the Broncos beat"). ``candidates``: the sentence's entities. True when the
+    question asks for no type."""
+    wanted = expected_types(question)
+    if wanted is None:
+        return True
+    asked = set(terms(question))
+    answer = sentence[start:end]
+    if wanted & _NUMERIC and any(not set(terms(n.group(0))) <= asked for n in _NUM.finditer(answer)):
+        return True
+    if wanted & {"DATE", "TIME"} and _POINT_IN_TIME.search(answer):
+        return True
+    for cand in candidates:
+        if cand.label not in wanted or cand.end <= start or end <= cand.start:
+            continue
+        inside = terms(sentence[max(cand.start, start) : min(cand.end, end)])
+        if inside and not all(_matches([t], asked) for t in inside):
+            return True
+    return False
+
+
 def qualifier(question: str, sentence: str, candidates: list[Phrase]) -> Phrase | None:
     """For "what type of N": the words in front of N in a noun phrase of the sentence that ends in N."""
     match = _KIND_OF.search(question)

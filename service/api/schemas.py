@@ -142,7 +142,9 @@ class MemoOut(MemoSummaryOut):
     text = String()
     entities = List(Nested(EntityOut), metadata={"description": "People, places and organisations, in text order."})
     created = Boolean(metadata={"description": "False when the same text was already stored."})
-    brief_status = String(metadata={"description": "The abstractive brief: ready (cached), pending (the "
+    brief_status = String(metadata={"description": "The abstractive brief: ready (cached), fallback (the "
+                                                   "model's brief did not hold up against the memo: the "
+                                                   "extractive brief is served in its place), pending (the "
                                                    "background worker has yet to write it), off (no LLM)."})
 
 

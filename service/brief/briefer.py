@@ -79,8 +79,9 @@ class Briefer:
         if mode == ABSTRACTIVE:  # the extractive brief reads no vectors: none is embedded for it
             rows = complete(rows, memo.text, self.models.embedder)
         result = self.make(memo.text, [(s, e) for _, s, e in rows.spans], rows.vectors, count, mode, background)
-        if result.method == method:  # a fallback is not cached under the abstractive method
-            self.storage.briefs.put(memo.content_hash, method, count, asdict(result))
+        # An abstractive brief that fell back to the extractive one is cached under the abstractive method too:
+        # greedy decoding would write the same unsupported brief again, at seconds of model time per request.
+        self.storage.briefs.put(memo.content_hash, method, count, asdict(result))
         return result
 
     def of_text(self, prep: Preparer, text: str, count: int, mode: str) -> AnyBrief:
@@ -99,12 +100,15 @@ class Briefer:
         return self.make(draft.text, prepared.sentences, prepared.sentence_vectors, count, mode)
 
     def status(self, memo: Memo) -> str:
-        """``ready`` when the abstractive brief is cached, ``pending`` when the worker has yet to write it,
-        ``off`` without an LLM."""
+        """``ready`` when the abstractive brief is cached, ``fallback`` when the model's brief did not hold up
+        against the memo (the extractive brief is served and cached in its place), ``pending`` when the worker
+        has yet to write it, ``off`` without an LLM."""
         if self.writer is None:
             return "off"
         cached = self.storage.briefs.get(memo.content_hash, self.writer.brief_method, PRECOMPUTED_SENTENCES)
-        return "ready" if cached is not None else "pending"
+        if cached is None:
+            return "pending"
+        return "ready" if cached["method"].startswith(ABSTRACTIVE) else "fallback"
 
     def next_pending(self, skip: set[str]) -> str | None:
         """A memo (oldest first) whose abstractive brief is not cached yet."""

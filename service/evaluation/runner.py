@@ -97,6 +97,7 @@ def evaluate_qa(engine: Engine, items: list[QAItem], k: int = 5, progress: Progr
             "blind_answer": None if blind.abstained else blind.answer,
             "blind_score": blind.citations[0].score if blind.citations else 0.0,
             "blind_confidence": blind.confidence,
+            "blind_grounding": blind.grounding,
             "grounding": result.grounding,
             "seconds": round(seconds, 3),
         })
