@@ -21,6 +21,15 @@ def test_exact_answers_are_found_case_insensitively():
     assert locate('"2015."', SENTENCES) == Located(1, 3, 7)
 
 
+def test_an_exact_answer_is_found_only_as_whole_words():
+    sentence = "It took a long bounce backwards and was recovered by Ward at the 24-yard line."
+    located = locate("ward", [sentence])
+    assert located is not None and sentence[located.start : located.end] == "Ward", "not the end of backwards"
+    assert locate("2", [sentence]) is None, "not a digit of 24"
+    located = locate("24-yard line", [sentence])
+    assert located is not None and sentence[located.start : located.end] == "24-yard line"
+
+
 def test_near_answers_snap_to_whole_words():
     located = locate("the Hmeimim air base", SENTENCES)
     assert located is not None and SENTENCES[0][located.start : located.end] == "the Hmeimim Air Base"

@@ -171,3 +171,6 @@ def test_an_answer_fits_the_type_its_question_asks_for():
     assert fits_type("How many points did the Broncos score?", "They scored 24 points.", 11, 13, [])
     assert not fits_type("How many points did the Broncos score?", "They scored a lot.", 11, 17, [])
     assert fits_type("What did the Broncos win?", sentence, *span("Santa Clara"), ents), "no type asked: no check"
+    assert fits_type("Who did the Broncos beat?", "They beat the visitors.", 9, 22, []), "no entity: NER may miss"
+    assert fits_type("How long did it last?", "It lasted three years.", 10, 21, [Phrase(10, 21, "DATE")])
+    assert fits_type("How many points?", "They scored five.", 12, 16, [Phrase(12, 16, "CARDINAL")])

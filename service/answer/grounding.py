@@ -117,11 +117,22 @@ def _locate_edge(answer: str, sentences: Sequence[str], from_end: bool) -> Locat
     return best[1] if best else None
 
 
+def _whole_words(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` neither starts nor ends inside a word or a number."""
+    return ((start == 0 or not (text[start - 1].isalnum() and text[start].isalnum()))
+            and (end == len(text) or not (text[end - 1].isalnum() and text[end].isalnum())))
+
+
 def _locate_one(answer: str, sentences: Sequence[str], min_f1: float) -> Located | None:
     folded = _fold(answer)
     for i, sentence in enumerate(sentences):
-        at = _fold(sentence).find(folded)
-        if at >= 0 and len(_fold(sentence)) == len(sentence):
+        text = _fold(sentence)
+        if len(text) != len(sentence):
+            continue
+        at = text.find(folded)
+        while at >= 0 and not _whole_words(text, at, at + len(folded)):
+            at = text.find(folded, at + 1)  # "ward" is not in "backwards", nor "2" in "24-yard"
+        if at >= 0:
             return Located(i, at, at + len(answer))
     wanted = [_fold(m.group(0)) for m in _TOKEN.finditer(answer)]
     content = {w for w in wanted if w not in STOP_WORDS} or set(wanted)

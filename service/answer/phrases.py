@@ -77,27 +77,33 @@ def number_phrases(sentence: str) -> list[Phrase]:
 
 
 def fits_type(question: str, sentence: str, start: int, end: int, candidates: list[Phrase]) -> bool:
-    """Whether ``sentence[start:end]``, an answer to ``question``, holds a phrase of the type the question asks
-    for (``expected_types``): a who question a person, group or organisation, a when question a point in
-    time, a how-many question a number; not one made only of the question's own words ("Denver" of "the
-    Denver Broncos" for "who did the Broncos beat"). ``candidates``: the sentence's entities. True when the
-    question asks for no type."""
+    """Whether ``sentence[start:end]``, an answer to ``question``, can be of the type the question asks for
+    (``expected_types``). A how-many question needs a number in it. Otherwise an answer that overlaps
+    entities (``candidates``: the sentence's) needs one of the asked-for type that is not made only of the
+    question's own words: a place does not answer who ("Denver" for "who did the Broncos beat"), nor "Denver
+    Broncos" "who did the Denver Broncos beat". An answer that overlaps no entity passes (a small NER model
+    misses names), as does a time expression for a when question. True when the question asks for no type."""
     wanted = expected_types(question)
     if wanted is None:
         return True
     asked = set(terms(question))
     answer = sentence[start:end]
-    if wanted & _NUMERIC and any(not set(terms(n.group(0))) <= asked for n in _NUM.finditer(answer)):
-        return True
+
+    def new_words(text: str) -> bool:
+        found = terms(text)
+        return not found or not all(_matches([t], asked) for t in found)
+
+    numbers = [n.group(0) for n in _NUM.finditer(answer)]
+    if wanted & _NUMERIC and not wanted & {"DATE", "TIME"}:  # how many / how much / what number
+        spelled = [sentence[c.start : c.end] for c in candidates
+                   if c.label in _NUMERIC and c.start < end and start < c.end]
+        return any(new_words(n) for n in numbers + spelled)
     if wanted & {"DATE", "TIME"} and _POINT_IN_TIME.search(answer):
         return True
-    for cand in candidates:
-        if cand.label not in wanted or cand.end <= start or end <= cand.start:
-            continue
-        inside = terms(sentence[max(cand.start, start) : min(cand.end, end)])
-        if inside and not all(_matches([t], asked) for t in inside):
-            return True
-    return False
+    overlapping = [c for c in candidates if c.start < end and start < c.end]
+    if not overlapping:
+        return True
+    return any(c.label in wanted and new_words(sentence[max(c.start, start) : min(c.end, end)]) for c in overlapping)
 
 
 def qualifier(question: str, sentence: str, candidates: list[Phrase]) -> Phrase | None:
