@@ -28,7 +28,8 @@ class GenerativeSettings:
     # best one, its neighbours and its memo's opening sentences (``neighbours``, ``lead``): for qwen-0.5b that
     # read worse on every dev set (F1, first 80 news questions, lead / digest layouts: 0.367 / 0.383 with
     # the 3 sentences alone, 0.315 / 0.325 with a neighbour either side and the lead; XQuAD's first 150:
-    # 0.508 / 0.454), so both are off until a reader that uses them is measured (docs/llm.md).
+    # 0.508 / 0.454); qwen-1.5b also read worse with 3 lead sentences and a neighbour either side (news lead
+    # set with the weak-support gate: contained 0.713 / 0.688), so both are off (docs/llm.md).
     sentences: int = 3
     neighbours: int = 0
     lead: int = 0
