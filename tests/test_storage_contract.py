@@ -257,6 +257,9 @@ def test_jobs(engine):
     assert [i.index for i in jobs.pending("j1", 5)] == [2]
     jobs.finish_items("j1", [(2, "m3", None)])
     assert jobs.get("j1").status == "done" and jobs.unfinished() == [] and jobs.get("nope") is None
+    jobs.finish_items("j1", [(0, None, "a late second report"), (2, "m9", None)])  # only queued items change
+    job = jobs.get("j1")
+    assert (job.status, job.memo_ids, job.errors) == ("done", ("m1", None, "m3"), ({"index": 1, "error": "too short"},))
 
 
 def test_snapshot_and_meta(engine, stored):

@@ -69,11 +69,14 @@ class SqliteJobs:
 
     def finish_items(self, job_id: str, results: Sequence[tuple[int, str | None, str | None]]) -> None:
         with self._db.write() as conn:
-            conn.executemany(
-                "UPDATE job_items SET status = ?, memo_id = ?, error = ?, text = NULL WHERE job_id = ? AND idx = ?",
+            changed = conn.executemany(  # only a queued item: a second report of it changes nothing
+                "UPDATE job_items SET status = ?, memo_id = ?, error = ?, text = NULL "
+                "WHERE job_id = ? AND idx = ? AND status = 'queued'",
                 [("indexed" if memo_id else "failed", memo_id, None if memo_id else (error or "not stored"), job_id, i)
                  for i, memo_id, error in results],
-            )
+            ).rowcount
+            if not changed:
+                return
             left = conn.execute("SELECT count(*) FROM job_items WHERE job_id = ? AND status = 'queued'",
                                 (job_id,)).fetchone()[0]
             conn.execute("UPDATE jobs SET status = ?, updated_at = ? WHERE id = ?",
