@@ -75,8 +75,8 @@ def test_public_reads_open_the_cheap_reads_never_the_model(make_client):
 
 
 def test_an_ask_naming_no_mode_is_generative_for_tokens_and_extractive_for_public_reads(make_client):
-    # the fake LLM on: an /ask naming no mode is generative by default (MEMO_ASK_MODE=auto)
-    client = make_client(API_TOKENS=GOOD, PUBLIC_READS="true", LLM="fake", BRIEF_WORKER=False, ASK_MODE="auto")
+    # the fake LLM on: an /ask naming no mode is generative (MEMO_ASK_MODE=generative)
+    client = make_client(API_TOKENS=GOOD, PUBLIC_READS="true", LLM="fake", BRIEF_WORKER=False, ASK_MODE="generative")
     assert client.get("/health").get_json()["ask_mode"] == "generative"
     client.post("/memos", json={"text": MEMO_A}, headers=bearer(GOOD))
     anonymous = client.post("/ask", json={"question": "interest rates"})
@@ -87,7 +87,7 @@ def test_an_ask_naming_no_mode_is_generative_for_tokens_and_extractive_for_publi
     wrong = client.post("/ask", json={"question": "interest rates"}, headers=bearer("nope"))
     assert wrong.status_code == 200 and wrong.get_json()["mode"] == "extractive"
     # without public reads the same anonymous request needs a token
-    closed = make_client(API_TOKENS=GOOD, LLM="fake", BRIEF_WORKER=False, ASK_MODE="auto")
+    closed = make_client(API_TOKENS=GOOD, LLM="fake", BRIEF_WORKER=False, ASK_MODE="generative")
     assert closed.post("/ask", json={"question": "interest rates"}).status_code == 401
 
 

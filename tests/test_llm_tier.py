@@ -33,7 +33,7 @@ def ask(client, question, **extra):
 
 
 def test_an_ask_naming_no_mode_gets_the_servers_default(make_client):
-    client = make_client(ASK_MODE="auto")
+    client = make_client(ASK_MODE="generative")
     client.post("/memos", json={"text": SEED_LIKE})
     assert client.get("/health").get_json()["ask_mode"] == "generative"
     body = client.post("/ask", json={"question": "When did Russia intervene militarily in Syria?"}).get_json()
@@ -49,8 +49,11 @@ def test_an_ask_naming_no_mode_gets_the_servers_default(make_client):
 def test_the_ask_mode_setting_is_checked_at_start():
     from service.config import ask_mode
 
-    assert ask_mode({"ASK_MODE": "auto", "LLM": "qwen-0.5b"}) == "generative"
+    # auto: the mode measured most often right for the model (the 1.5B's generative answers, the 0.5B's not)
+    assert ask_mode({"ASK_MODE": "auto", "LLM": "qwen-1.5b"}) == "generative"
+    assert ask_mode({"ASK_MODE": "auto", "LLM": "qwen-0.5b"}) == "extractive"
     assert ask_mode({"ASK_MODE": "auto", "LLM": "none"}) == "extractive"
+    assert ask_mode({"LLM": "qwen-1.5b"}) == "generative", "auto by default"
     assert ask_mode({"ASK_MODE": "Extractive", "LLM": "qwen-0.5b"}) == "extractive"
     with pytest.raises(ValueError, match="needs the local LLM"):
         ask_mode({"ASK_MODE": "generative", "LLM": "none"})
@@ -460,8 +463,13 @@ def test_llm_ask_below_sets_the_weak_support_gate_and_the_sentences_read(make_cl
 
     answer = settings_for("qwen-1.5b", 0.3).answer
     assert (answer.ask_below, answer.min_score, answer.sentences, answer.verify_below) == (0.3, 0.2, 4, True)
-    assert settings_for("qwen-0.5b").answer.ask_below is None
+    # "auto": the value measured for the model (the 1.5B's confirmation tells right from wrong, the 0.5B's not)
+    assert (settings_for("qwen-1.5b").answer.ask_below, settings_for("qwen-1.5b").answer.min_score) == (0.4, 0.2)
+    assert settings_for("qwen-1.5b", None).answer.ask_below is None
+    assert settings_for("qwen-0.5b").answer.ask_below is None and settings_for("qwen-0.5b").answer.min_score == 0.3
     writer = make_client(LLM_ASK_BELOW="0.35").application.extensions["memo"].writer
     assert writer.settings.answer.ask_below == 0.35 and writer.settings.answer.min_score == 0.2
+    assert make_client().application.extensions["memo"].writer.settings.answer.ask_below is None  # fake: auto
+    assert make_client(LLM_ASK_BELOW="none").application.extensions["memo"].writer.settings.answer.ask_below is None
     with pytest.raises(ValueError, match="MEMO_LLM_ASK_BELOW"):
         make_client(LLM_ASK_BELOW=1.5)
