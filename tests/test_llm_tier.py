@@ -463,13 +463,9 @@ def test_llm_ask_below_sets_the_weak_support_gate_and_the_sentences_read(make_cl
 
     answer = settings_for("qwen-1.5b", 0.3).answer
     assert (answer.ask_below, answer.min_score, answer.sentences, answer.verify_below) == (0.3, 0.2, 4, True)
-    # "auto": the value measured for the model (the 1.5B's confirmation tells right from wrong, the 0.5B's not)
-    assert (settings_for("qwen-1.5b").answer.ask_below, settings_for("qwen-1.5b").answer.min_score) == (0.4, 0.2)
-    assert settings_for("qwen-1.5b", None).answer.ask_below is None
-    assert settings_for("qwen-0.5b").answer.ask_below is None and settings_for("qwen-0.5b").answer.min_score == 0.3
+    assert settings_for("qwen-1.5b").answer.ask_below is None and settings_for("qwen-1.5b").answer.min_score == 0.3
     writer = make_client(LLM_ASK_BELOW="0.35").application.extensions["memo"].writer
     assert writer.settings.answer.ask_below == 0.35 and writer.settings.answer.min_score == 0.2
-    assert make_client().application.extensions["memo"].writer.settings.answer.ask_below is None  # fake: auto
     assert make_client(LLM_ASK_BELOW="none").application.extensions["memo"].writer.settings.answer.ask_below is None
     with pytest.raises(ValueError, match="MEMO_LLM_ASK_BELOW"):
         make_client(LLM_ASK_BELOW=1.5)

@@ -41,11 +41,15 @@ def _serve(conn: Any) -> None:
                 continue  # a stop that came after its stream had ended by itself
             if kind == "stream":
                 stopped = False
-                for piece in generator.stream(*args):
-                    conn.send(("piece", piece))
-                    if conn.poll() and conn.recv()[0] == "stop":  # the reader closed the stream early
-                        stopped = True
-                        break
+                pieces = generator.stream(*args)
+                try:
+                    for piece in pieces:
+                        conn.send(("piece", piece))
+                        if conn.poll() and conn.recv()[0] == "stop":  # the reader closed the stream early
+                            stopped = True
+                            break
+                finally:
+                    pieces.close()  # the model stops before its next token
                 conn.send(("end", stopped))
             elif kind == "choose":
                 conn.send(("result", generator.choose(*args)))

@@ -212,7 +212,7 @@ class AskIn(Strict):
         "description": "extractive: a sentence (or the phrase in it that answers), instant. generative: the "
                        "local LLM answers from the best sentences; its answer must be found verbatim in them "
                        "(then cited) or the extractive answer is returned. Needs MEMO_LLM. Not given: the "
-                       "server's MEMO_ASK_MODE (by default generative when an LLM is on, else extractive; "
+                       "server's MEMO_ASK_MODE (by default auto: generative with qwen-1.5b, else extractive; "
                        "extractive for an anonymous request under MEMO_PUBLIC_READS); /health says which."})
     stream = Boolean(load_default=False, metadata={
         "description": "Server-sent events: `token` events as the model writes, then one `answer` event with "

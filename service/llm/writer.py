@@ -28,28 +28,20 @@ class WriterSettings:
 # sentences: first 200 XQuAD dev questions over all 120 contexts, F1 with 3 / 4 / 5 sentences: qwen-1.5b
 # 0.613 / 0.635 / 0.632, qwen-0.5b 0.469 / 0.456 / 0.456; qwen-1.5b-gpt4all (the same weights) also did
 # better with 4 than 3 (docs/llm.md).
-# ask_below (MEMO_LLM_ASK_BELOW=auto): qwen-1.5b's confirmation tells right from wrong answers (AUC 0.91 on
-# the news lead set's weakly supported answers), qwen-0.5b's does not (0.49), so only the 1.5B reads weakly
-# supported questions by default (docs/quality.md).
-ANSWER_SETTINGS: dict[str, dict[str, object]] = {"qwen-1.5b": {"sentences": 4, "ask_below": 0.4},
-                                                 "qwen-1.5b-gpt4all": {"sentences": 4}}
+ANSWER_SETTINGS: dict[str, dict[str, object]] = {"qwen-1.5b": {"sentences": 4}, "qwen-1.5b-gpt4all": {"sentences": 4}}
 
 
-# With a weak-support gate, the model reads sentences scoring at least this (measured with ask_below 0.3
+# With MEMO_LLM_ASK_BELOW set, the model reads sentences scoring at least this (measured with ask_below 0.3
 # and 0.4: docs/quality.md); a weakly supported question's best sentences often score under the default 0.3.
 WEAK_MIN_SCORE = 0.2
 
 
-def settings_for(generator_name: str, ask_below: float | str | None = "auto") -> WriterSettings:
-    """The writer settings measured best for this generator; ``ask_below`` (MEMO_LLM_ASK_BELOW; "auto": the
-    generator's measured value, None: off): the model also reads weakly supported questions down to it, and
-    sentences down to ``WEAK_MIN_SCORE``, checking such an answer before it stands."""
+def settings_for(generator_name: str, ask_below: float | None = None) -> WriterSettings:
+    """The writer settings measured best for this generator; ``ask_below`` (MEMO_LLM_ASK_BELOW): the model
+    also reads weakly supported questions down to it, and sentences down to ``WEAK_MIN_SCORE``, checking
+    such an answer before it stands (its type, then the model's confirmation)."""
     settings = WriterSettings()
-    measured = dict(ANSWER_SETTINGS.get(generator_name, {}))
-    measured_below = measured.pop("ask_below", None)
-    answer = replace(settings.answer, **measured)
-    if ask_below == "auto":
-        ask_below = measured_below
+    answer = replace(settings.answer, **ANSWER_SETTINGS.get(generator_name, {}))
     if ask_below is not None:
         answer = replace(answer, ask_below=ask_below, min_score=min(answer.min_score, WEAK_MIN_SCORE))
     return replace(settings, answer=answer)

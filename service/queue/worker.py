@@ -1,5 +1,5 @@
 """``memo worker``: a Celery worker over the service's engine. One engine per process (models loaded once,
-shared by ``concurrency`` threads: the embedder and the LLM runtimes leave the GIL while they compute); scale
+shared by ``concurrency`` threads: the embedder leaves the GIL while it computes, the LLM runs in a child process); scale
 out with more processes or hosts. Needs ``MEMO_BROKER_URL`` and a shared database (``MEMO_DATABASE_URL``)."""
 from __future__ import annotations
 
