@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections import Counter
+from typing import Sequence
 
 from models.nlp.entities import Entity, EntityExtractor
 from service.ingest.parse import parse_header
@@ -76,16 +78,53 @@ def drop_contradicted(text: str, mentions: tuple[Entity, ...]) -> tuple[Entity, 
     return tuple(kept)
 
 
+class EntityReader:
+    """Reads entities for the memos that lack them: ones stored before entities existed, read by another
+    extractor, changed since, or acknowledged before their entities were read (ingest defers them, as it
+    does sentence vectors: ``service.ingest.deferred``). The queue is the store itself (``stale``), so a
+    memo acknowledged just before a crash is read after the restart, and any process over a shared store
+    can read what another acknowledged. One lock keeps the filler thread and readers that need entities now
+    from reading the same memo twice in this process."""
+
+    def __init__(self, entities: EntityStore, memos: MemoRepository, extractor: EntityExtractor) -> None:
+        self._entities = entities
+        self._memos = memos
+        self._extractor = extractor
+        self._lock = threading.RLock()  # settle() holds it across its reads
+
+    def pending(self, memo_ids: Sequence[str] | None = None) -> list[tuple[str, str]]:
+        """``(memo id, content hash)`` of the memos (among ``memo_ids``) whose entities are not read yet."""
+        if memo_ids is not None and not memo_ids:
+            return []
+        return self._entities.stale(self._extractor.name, memo_ids)
+
+    def read(self, memo_id: str, content_hash: str) -> bool:
+        """Find and store one memo's entities; False when it was deleted or changed meanwhile (its new text
+        came with its entities: an update reads them before it stores)."""
+        with self._lock:
+            text = self._memos.text(memo_id)
+            if text is None:
+                return False
+            return self._entities.put(memo_id, find_entities(self._extractor, text), self._extractor.name,
+                                      content_hash)
+
+    def settle(self, memo_ids: Sequence[str] | None = None) -> int:
+        """Read now the entities of every memo (among ``memo_ids``) acknowledged without them, so a filter or
+        a count by entity that follows misses none; how many memos were read. Those still pending after
+        the thread that holds the lock is done are read here."""
+        pending = self.pending(memo_ids)
+        if not pending:
+            return 0
+        with self._lock:  # the filler or another reader may have read some while this one waited
+            todo = self.pending([m for m, _ in pending])
+            return sum(self.read(memo_id, digest) for memo_id, digest in todo)
+
+
 def backfill_entities(entities: EntityStore, memos: MemoRepository, extractor: EntityExtractor) -> int:
-    """Extract entities for memos stored before entities existed, read by another extractor, or changed
-    since they were read; returns how many memos were (re)read."""
-    pending = entities.stale(extractor.name)
+    """Extract entities for memos stored before entities existed, read by another extractor, changed
+    since they were read, or acknowledged before a crash without them; returns how many memos were read."""
+    reader = EntityReader(entities, memos, extractor)
+    pending = reader.pending()
     if pending:
         log.info("extracting entities for %d stored memos with %s", len(pending), extractor.name)
-    done = 0
-    for memo_id, digest in pending:
-        text = memos.text(memo_id)
-        if text is None:  # deleted meanwhile
-            continue
-        done += entities.put(memo_id, find_entities(extractor, text), extractor.name, digest)
-    return done
+    return sum(reader.read(memo_id, digest) for memo_id, digest in pending)
