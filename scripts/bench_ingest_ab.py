@@ -99,7 +99,7 @@ def main() -> None:
                         (b.answer, b.abstained, [(c.quote, c.start, c.end) for c in b.citations]):
                     differ += 1
             result["answers_differ"] = f"{differ} of {len(questions)}"
-            entities = {name: {m.content_hash: [tuple(x) for x in engine.entities(m.id)]
+            entities = {name: {m.content_hash: [(x.text, x.label, x.start, x.end) for x in engine.entities(m.id)]
                                for m in engine.list(MemoFilter(), 1 << 30, 0)[0]}
                         for name, engine in engines.items()}
             differ = sum(entities["a"].get(h) != found for h, found in entities["b"].items())
