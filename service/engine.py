@@ -98,7 +98,8 @@ class Engine:
         self.intake = Intake(storage, self.prep, settings.ingest_batch, self._written,
                              defer_sentences=settings.defer_sentences, defer_entities=settings.defer_entities,
                              activity=self.activity)
-        self.entity_reader = EntityReader(storage.entities, storage.memos, self.entity_extractor)
+        self.entity_reader = EntityReader(storage.entities, storage.memos, self.entity_extractor,
+                                          sole_writer=storage.leases is None)
         self.filler: DeferredFiller | None = None
         self.worker: BriefWorker | None = None
         self.queue = queue
@@ -131,6 +132,7 @@ class Engine:
     def _written(self, memo: Memo) -> None:
         """A memo was added or its text replaced: its abstractive brief is work for the brief worker (or a
         brief task sent), and its sentence vectors and entities for the filler."""
+        self.entity_reader.written()
         if self.queue is not None:
             self.queue.brief(memo)
         elif self.worker is not None:
@@ -169,7 +171,7 @@ class Engine:
 
     def entities_pending(self) -> int:
         """How many memos wait for their entities (``fill_entities``, the filler, or a reader that needs them)."""
-        return len(self.entity_reader.pending())
+        return len(self.entity_reader.waiting())
 
     def fill_entities(self) -> int:
         """Read the entities of every memo that ingest acknowledged without them, now; how many memos."""

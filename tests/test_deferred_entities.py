@@ -190,3 +190,20 @@ def test_another_process_over_postgres_reads_what_one_acknowledged(config, reque
     finally:
         one.close()
         other.close()
+
+
+def test_settling_skips_its_scan_while_no_memo_came_since_on_the_embedded_backend(make_client, monkeypatch):
+    """One process writes the embedded store: once a settle found nothing pending, the next ones skip the scan
+    of every memo until a memo is written again (on PostgreSQL other replicas write too: always scanned)."""
+    engine = _engine(make_client(SENTENCE_FILLER=False))
+    reader = engine.entity_reader
+    scans = []
+    real = reader.pending
+    monkeypatch.setattr(reader, "pending", lambda memo_ids=None: scans.append(memo_ids) or real(memo_ids))
+    engine.ingest(PUTIN)
+    assert engine.list(MemoFilter(entities=("putin",)), 10, 0)[1] == 1 and len(scans) == 2  # found, re-read
+    engine.facets(MemoFilter())
+    engine.list(MemoFilter(entities=("assad",)), 10, 0)
+    assert len(scans) == 2  # everything written so far was read by the first: no scan
+    engine.ingest(ASSAD)
+    assert engine.list(MemoFilter(entities=("tartus",)), 10, 0)[1] == 1 and len(scans) == 4

@@ -123,7 +123,7 @@ class DeferredFiller(Background):
     def _fill_one(self) -> bool:
         """Fill one memo's entities, else one memo's sentence vectors; False when there was nothing to do."""
         if self._entities is not None:
-            pending = [(m, d) for m, d in self._entities.pending() if m not in self._unread]
+            pending = [(m, d) for m, d in self._entities.waiting() if m not in self._unread]
             if pending:
                 for memo_id, digest in pending:  # the whole list, while ingest stays quiet
                     if self._activity.quiet_for() < self._quiet_s or self._stop.is_set():
