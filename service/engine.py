@@ -99,7 +99,7 @@ class Engine:
                              defer_sentences=settings.defer_sentences, defer_entities=settings.defer_entities,
                              activity=self.activity)
         self.entity_reader = EntityReader(storage.entities, storage.memos, self.entity_extractor,
-                                          sole_writer=storage.leases is None)
+                                          storage.leases is None)
         self.filler: DeferredFiller | None = None
         self.worker: BriefWorker | None = None
         self.queue = queue
@@ -220,15 +220,14 @@ class Engine:
             query = self.embedder.embed([question])[0]
         return search_chunks(self.storage.chunks, query, question, k, self._entities_read(where), settings)
 
-    def entities(self, memo_id: str) -> list[Entity]:
-        """The people, places and organisations a memo mentions, in text order (read now if ingest deferred
-        them and the filler has not read them yet)."""
-        self.entity_reader.settle([memo_id])
+    def entities(self, memo_id: str, read_now: bool = True) -> list[Entity] | None:
+        """The people, places and organisations a memo mentions, in text order. If ingest deferred them and
+        they are still pending: read now, or (``read_now=False``, an ingest's acknowledgement) None."""
+        if read_now:
+            self.entity_reader.settle([memo_id])
+        elif self.entity_reader.pending([memo_id]):
+            return None
         return self.storage.entities.of_memo(memo_id)
-
-    def entities_read(self, memo_id: str) -> list[Entity] | None:
-        """A memo's entities, None while they wait to be read (the acknowledgement of an ingest)."""
-        return None if self.entity_reader.pending([memo_id]) else self.storage.entities.of_memo(memo_id)
 
     def facets(self, where: MemoFilter, entity_limit: int = 30) -> Facets:
         """Type, year, tag and entity counts over the memos that pass ``where`` (entity counts include every

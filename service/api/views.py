@@ -47,8 +47,7 @@ def _memo_with_entities(memo: Memo, read_now: bool = True) -> dict[str, Any]:
     """The memo body; ``read_now=False`` (the acknowledgement of a new memo) leaves entities that ingest
     deferred unread: ``entities`` null, ``entities_status`` pending."""
     engine = get_engine()
-    entities = engine.entities(memo.id) if read_now else engine.entities_read(memo.id)
-    return {**memo_body(memo, entities), "brief_status": engine.brief_status(memo)}
+    return {**memo_body(memo, engine.entities(memo.id, read_now)), "brief_status": engine.brief_status(memo)}
 
 
 @bp.before_request
