@@ -51,8 +51,9 @@ def post_memos(server: ServerProcess, texts: Sequence[str], clients: int) -> tup
     durations, wall = timed_calls(lambda text: ids.append(_ok(server, "POST", "/memos", {"text": text})["id"]),
                                   texts, clients)
     chunks = _ok(server, "GET", "/health")["chunks"] - before
-    # Acknowledged above; fully indexed once the server's filler has stored every deferred sentence vector.
-    while _ok(server, "GET", "/health").get("sentences_pending"):
+    # Acknowledged above; fully indexed once the server's filler has stored every deferred sentence vector
+    # and read every deferred memo's entities.
+    while any(_ok(server, "GET", "/health").get(k) for k in ("sentences_pending", "entities_pending")):
         time.sleep(0.2)
     indexed = time.perf_counter() - started
     return {"memos": len(texts), "chunks": chunks, "clients": clients, "seconds": round(wall, 2),
@@ -138,8 +139,8 @@ def cli_ingest(data_dir: Path, texts: Sequence[str], embedder: str) -> dict:
     if done.returncode != 0 or not found:
         raise RuntimeError(f"memo ingest failed ({done.returncode}): {done.stdout[-500:]} {done.stderr[-2000:]}")
     added, chunks, seconds = int(found.group(1)), int(found.group(2)), float(found.group(3))
-    # The first rate is acknowledged ingest; with deferred sentence vectors a second line says when they
-    # were all stored too (fully indexed), else the two are the same.
+    # The first rate is acknowledged ingest; with deferred sentence vectors or entities a second line says
+    # when they were all stored too (fully indexed), else the two are the same.
     indexed = _INDEXED_LINE.search(done.stdout)
     indexed_s = float(indexed.group(1)) if indexed else seconds
     return {"memos": added, "chunks": chunks, "seconds": seconds, "wall_s_with_startup": round(wall, 2),

@@ -4,9 +4,10 @@ Each configuration has an engine on a data dir of its own (real models, ``MEMO_L
 memos of ``python -m bench`` go through ``Intake.ingest_many`` in batches of ``--batch`` (16, as ``memo
 ingest``), A then B on one batch, B then A on the next, so a machine that slows down mid-run slows both. A
 configuration is config overrides as KEY=VALUE (the ``service.config`` keys, without ``MEMO_``). Then each
-engine fills its deferred sentence vectors (timed), and the same questions are asked of both: the answers
-must be the same for a change that claims to keep them. Prints JSON: acknowledged and fully indexed
-chunks/s per configuration, the A/B ratio per batch (median, min, max), and how many answers differ.
+engine fills its deferred entities and sentence vectors (timed), the same questions are asked of both, and
+each memo's entities are compared: answers and entities must be the same for a change that claims to keep
+them. Prints JSON: acknowledged and fully indexed chunks/s per configuration, the A/B ratio per batch
+(median, min, max), and how many answers and memos' entities differ.
 
     .venv/bin/python scripts/bench_ingest_ab.py --memos 200 --a DEFER_SENTENCES=false --b DEFER_SENTENCES=true
 """
@@ -47,6 +48,7 @@ def main() -> None:
 
     from service.config import load_config
     from service.engine import build_engine
+    from service.types import MemoFilter
 
     texts = data.memo_texts(data.news_documents(args.eval_dir), args.memos)
     questions = data.questions(args.eval_dir)[: args.questions]
@@ -77,6 +79,7 @@ def main() -> None:
             filled = {}
             for name, engine in engines.items():
                 began = time.perf_counter()
+                engine.fill_entities()
                 engine.fill_sentences()
                 filled[name] = time.perf_counter() - began
             for name, engine in engines.items():
@@ -96,6 +99,11 @@ def main() -> None:
                         (b.answer, b.abstained, [(c.quote, c.start, c.end) for c in b.citations]):
                     differ += 1
             result["answers_differ"] = f"{differ} of {len(questions)}"
+            entities = {name: {m.content_hash: [(x.text, x.label, x.start, x.end) for x in engine.entities(m.id)]
+                               for m in engine.list(MemoFilter(), 1 << 30, 0)[0]}
+                        for name, engine in engines.items()}
+            differ = sum(entities["a"].get(h) != found for h, found in entities["b"].items())
+            result["entities_differ"] = f"{differ} of {len(entities['b'])} memos"
         finally:
             for engine in engines.values():
                 engine.close()

@@ -119,11 +119,13 @@ def ingest(paths: tuple[Path, ...], tags: tuple[str, ...], server: str | None, t
         existing = len(results) - added
         click.echo(f"{added} added, {existing} already stored, {len(files)} files; {chunks} chunks in {seconds:.1f} s "
                    f"({added / seconds if seconds else 0:.1f} memos/s, {chunks / seconds if seconds else 0:.1f} chunks/s)")
-        # The memos above are stored and searchable; the sentence vectors that ingest deferred follow here.
+        # The memos above are stored and searchable; the entities and sentence vectors that ingest deferred
+        # follow here.
+        read = engine.fill_entities()
         filled = engine.fill_sentences()
         total = time.perf_counter() - started
-    if filled:
-        click.echo(f"sentence vectors: {filled} filled after ingest; fully indexed in {total:.1f} s "
+    if filled or read:
+        click.echo(f"entities of {read} memos and {filled} sentence vectors filled after ingest; fully indexed in {total:.1f} s "
                    f"({added / total if total else 0:.1f} memos/s, {chunks / total if total else 0:.1f} chunks/s)")
 
 

@@ -37,7 +37,9 @@ DEFAULTS: dict[str, object] = {
     # store (acknowledge) a new memo once its chunks are embedded; its sentence vectors follow in a
     # background thread when ingest is quiet, and a reader embeds any still missing on the spot
     "DEFER_SENTENCES": True,
-    # with DEFER_SENTENCES: the background thread that fills them (memo commands fill before they exit)
+    # acknowledge a new memo before its entities are read; the filler (or a read that needs them) reads them
+    "DEFER_ENTITIES": True,
+    # the background thread that fills what ingest deferred (memo commands fill before they exit)
     "SENTENCE_FILLER": True,
     # candidate phrases for short answers: "spacy" (parser + NER) or "none" (whole sentences)
     "PHRASES": "spacy",

@@ -22,8 +22,8 @@ from service.brief import key_sentences as briefing
 from service.brief import topics
 from service.brief.worker import BriefWorker
 from service.errors import LlmUnavailable, ModelOff, NotFound
-from service.ingest.deferred import Activity, SentenceFiller, fill_all
-from service.ingest.entities import backfill_entities
+from service.ingest.deferred import Activity, DeferredFiller, fill_all
+from service.ingest.entities import EntityReader, backfill_entities
 from service.ingest.intake import Intake
 from service.ingest.jobs import JobRunner
 from service.ingest.prepare import Preparer
@@ -50,7 +50,8 @@ class EngineSettings:
     brief_worker: bool = True  # with an LLM: write abstractive briefs in the background after ingest
     ingest_batch: int = 16  # memos embedded together by ingest_files (memo ingest, seeding)
     defer_sentences: bool = True  # acknowledge a memo before its sentence vectors (service.ingest.deferred)
-    sentence_filler: bool = True  # with defer_sentences: fill them in a background thread
+    defer_entities: bool = True  # acknowledge a memo before its entities (service.ingest.entities.EntityReader)
+    sentence_filler: bool = True  # fill what ingest deferred in a background thread (service.ingest.deferred)
 
 
 class WorkQueue(Protocol):
@@ -95,8 +96,11 @@ class Engine:
                              settings.chunk_overlap, settings.max_memo_chars)
         self.activity = Activity()
         self.intake = Intake(storage, self.prep, settings.ingest_batch, self._written,
-                             defer_sentences=settings.defer_sentences, activity=self.activity)
-        self.filler: SentenceFiller | None = None
+                             defer_sentences=settings.defer_sentences, defer_entities=settings.defer_entities,
+                             activity=self.activity)
+        self.entity_reader = EntityReader(storage.entities, storage.memos, self.entity_extractor,
+                                          storage.leases is None)
+        self.filler: DeferredFiller | None = None
         self.worker: BriefWorker | None = None
         self.queue = queue
         if storage.needs_reembedding():
@@ -110,8 +114,8 @@ class Engine:
         self.jobs = JobRunner(storage.jobs, self.intake, settings.ingest_batch)
         if queue is None:  # with a queue, the workers' sweeper owns unfinished jobs
             self.jobs.resume()
-        if settings.defer_sentences and settings.sentence_filler:
-            self.filler = SentenceFiller(storage, embedder, self.activity)
+        if (settings.defer_sentences or settings.defer_entities) and settings.sentence_filler:
+            self.filler = DeferredFiller(storage, embedder, self.activity, self.entity_reader)
             self.filler.start()
 
     def close(self) -> None:
@@ -127,7 +131,8 @@ class Engine:
 
     def _written(self, memo: Memo) -> None:
         """A memo was added or its text replaced: its abstractive brief is work for the brief worker (or a
-        brief task sent), and its sentence vectors for the filler."""
+        brief task sent), and its sentence vectors and entities for the filler."""
+        self.entity_reader.written()
         if self.queue is not None:
             self.queue.brief(memo)
         elif self.worker is not None:
@@ -165,6 +170,14 @@ class Engine:
         """Embed every sentence vector that ingest deferred, now; how many were stored."""
         return fill_all(self.storage, self.embedder)
 
+    def entities_pending(self) -> int:
+        """How many memos wait for their entities (``fill_entities``, the filler, or a reader that needs them)."""
+        return len(self.entity_reader.waiting())
+
+    def fill_entities(self) -> int:
+        """Read the entities of every memo that ingest acknowledged without them, now; how many memos."""
+        return self.entity_reader.settle()
+
     def submit_batch(self, items: list[tuple[str, dict]]) -> Job:
         """Accept memos for ingest in the background; the job is stored before this returns."""
         return self.queue.submit(items) if self.queue is not None else self.jobs.submit(items)
@@ -187,8 +200,16 @@ class Engine:
             raise NotFound(f"no memo {memo_id}")
         return memo
 
+    def _entities_read(self, where: MemoFilter | None) -> MemoFilter:
+        """``where``, after the entities of every memo acknowledged so far are read when it filters by entity:
+        an entity filter never misses a memo because its entities were deferred."""
+        where = where or MemoFilter()
+        if where.entities:
+            self.entity_reader.settle()
+        return where
+
     def list(self, where: MemoFilter, limit: int, offset: int) -> tuple[list[MemoInfo], int]:
-        return self.storage.memos.page(where, limit, offset)
+        return self.storage.memos.page(self._entities_read(where), limit, offset)
 
     def search(self, question: str, k: int = 5, where: MemoFilter | None = None, mode: str | None = None,
                query: np.ndarray | None = None) -> list[Hit]:
@@ -198,18 +219,26 @@ class Engine:
             settings = replace(settings, mode=mode)
         if query is None:
             query = self.embedder.embed([question])[0]
-        return search_chunks(self.storage.chunks, query, question, k, where or MemoFilter(), settings)
+        return search_chunks(self.storage.chunks, query, question, k, self._entities_read(where), settings)
 
-    def entities(self, memo_id: str) -> list[Entity]:
-        """The people, places and organisations a memo mentions, in text order."""
+    def entities(self, memo_id: str, read_now: bool = True) -> list[Entity] | None:
+        """The people, places and organisations a memo mentions, in text order. If ingest deferred them and
+        they are still pending: read now, or (``read_now=False``, an ingest's acknowledgement) None."""
+        if read_now:
+            self.entity_reader.settle([memo_id])
+        elif self.entity_reader.pending([memo_id]):
+            return None
         return self.storage.entities.of_memo(memo_id)
 
     def facets(self, where: MemoFilter, entity_limit: int = 30) -> Facets:
-        """Type, year, tag and entity counts over the memos that pass ``where``."""
+        """Type, year, tag and entity counts over the memos that pass ``where`` (entity counts include every
+        memo acknowledged so far: their deferred entities are read first)."""
+        self.entity_reader.settle()
         return self.storage.memos.facets(where, entity_limit)
 
     def _retrieve(self, text: str, field_name: str, k: int, where: MemoFilter | None) -> Retrieved:
-        return retrieve(self.storage, self.embedder, text, field_name, k, where, self.settings.retrieval)
+        return retrieve(self.storage, self.embedder, text, field_name, k, self._entities_read(where),
+                        self.settings.retrieval)
 
     def _answer(self, question: str, k: int, where: MemoFilter | None):
         found = self._retrieve(question, "question", k, where)
@@ -351,6 +380,7 @@ def build_engine(config: Mapping[str, Any], load_llm: bool = True) -> Engine:
         brief_worker=flag(config, "BRIEF_WORKER"),
         ingest_batch=int(config["INGEST_BATCH"]),
         defer_sentences=flag(config, "DEFER_SENTENCES"),
+        defer_entities=flag(config, "DEFER_ENTITIES"),
         sentence_filler=flag(config, "SENTENCE_FILLER"),
     )
     embedder = get_embedder(str(config["EMBEDDER"]))

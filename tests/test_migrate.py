@@ -19,7 +19,7 @@ def _fill_data_dir(config):
         brief = engine.brief(ids[0], 2)
         result, _ = engine.ask(QUESTION)
         memos = {m: engine.storage.memos.get(m) for m in ids}
-        entities = {m: engine.storage.entities.of_memo(m) for m in ids}
+        entities = {m: engine.entities(m) for m in ids}  # read now: ingest deferred them
         return ids, brief, result, memos, entities, engine.health()
     finally:
         engine.close()

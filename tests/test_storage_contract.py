@@ -39,8 +39,11 @@ def engine(request, config):
 
 @pytest.fixture
 def stored(engine):
-    """The memos above, stored in order; their ids."""
-    return [engine.ingest(text, **meta)[0].id for text, meta in MEMOS]
+    """The memos above, stored in order, their entities read (ingest defers them: the engine reads them before
+    a filter needs them, tests/test_deferred_entities.py; these tests read the store below it); their ids."""
+    ids = [engine.ingest(text, **meta)[0].id for text, meta in MEMOS]
+    engine.fill_entities()
+    return ids
 
 
 def _prepared(engine, text, **meta):

@@ -20,11 +20,13 @@ def memo_summary(memo: MemoInfo) -> dict[str, Any]:
     }
 
 
-def memo_body(memo: Memo, entities: Sequence[Entity]) -> dict[str, Any]:
-    """A memo with its text and its entity mentions."""
+def memo_body(memo: Memo, entities: Sequence[Entity] | None) -> dict[str, Any]:
+    """A memo with its text and its entity mentions (None: not read yet, ``entities_status`` pending)."""
     return {
         **memo_summary(memo), "text": memo.text,
-        "entities": [{"text": e.text, "label": e.label, "start": e.start, "end": e.end} for e in entities],
+        "entities": None if entities is None else
+        [{"text": e.text, "label": e.label, "start": e.start, "end": e.end} for e in entities],
+        "entities_status": "pending" if entities is None else "ready",
     }
 
 

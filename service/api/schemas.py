@@ -140,7 +140,12 @@ class EntityOut(Schema):
 
 class MemoOut(MemoSummaryOut):
     text = String()
-    entities = List(Nested(EntityOut), metadata={"description": "People, places and organisations, in text order."})
+    entities = List(Nested(EntityOut), allow_none=True, metadata={
+        "description": "People, places and organisations, in text order; null in the answer to POST /memos that "
+                       "stored a new memo, whose entities are read after the acknowledgement (entities_status)."})
+    entities_status = String(metadata={"description": "ready: entities holds every mention; pending: not read "
+                                                      "yet (GET /memos/{id} reads them if still pending, and "
+                                                      "entity filters and facets count the memo)."})
     created = Boolean(metadata={"description": "False when the same text was already stored."})
     brief_status = String(metadata={"description": "The abstractive brief: ready (cached), fallback (the "
                                                    "model's brief did not hold up against the memo: the "
@@ -349,6 +354,9 @@ class HealthOut(Schema):
     sentences_pending = Integer(metadata={"description": "memos stored and searchable whose sentence vectors "
                                                          "the background filler has yet to store (readers "
                                                          "embed them on the spot meanwhile)"})
+    entities_pending = Integer(metadata={"description": "memos stored and searchable whose entities the "
+                                                        "background filler has yet to read (a memo's page, "
+                                                        "entity filters and facets read them first)"})
     backend = String(metadata={"description": "the storage backend that serves: sqlite (embedded, one data dir)"})
     lexical_index = String(metadata={"description": "ready: BM25 from the in-memory copy; filling: from "
                                                     "SQLite FTS5 (same ranks, slower) while the copy is built "

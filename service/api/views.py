@@ -43,9 +43,11 @@ def _query_filter(q: dict[str, Any]) -> MemoFilter:
                       type=q["type"], entities=tuple(q["entity"] or ()))
 
 
-def _memo_with_entities(memo: Memo) -> dict[str, Any]:
+def _memo_with_entities(memo: Memo, read_now: bool = True) -> dict[str, Any]:
+    """The memo body; ``read_now=False`` (the acknowledgement of a new memo) leaves entities that ingest
+    deferred unread: ``entities`` null, ``entities_status`` pending."""
     engine = get_engine()
-    return {**memo_body(memo, engine.entities(memo.id)), "brief_status": engine.brief_status(memo)}
+    return {**memo_body(memo, engine.entities(memo.id, read_now)), "brief_status": engine.brief_status(memo)}
 
 
 @bp.before_request
@@ -74,7 +76,7 @@ def create_memo(_body):
     """Add a memo (JSON, a multipart ``file`` upload, or a text/plain body)."""
     data = read_memo_request()
     memo, created = get_engine().ingest(data["text"], **_memo_fields(data))
-    return {**_memo_with_entities(memo), "created": created}, 201 if created else 200
+    return {**_memo_with_entities(memo, read_now=not created), "created": created}, 201 if created else 200
 
 
 @bp.post("/memos/batch")
@@ -201,6 +203,7 @@ def health():
     counts = engine.health()
     ok = counts["chunks"] == counts["vectors"]
     return {"status": "ok" if ok else "degraded", **counts, "sentences_pending": engine.sentences_pending(),
+            "entities_pending": engine.entities_pending(),
             "backend": engine.storage.backend,
             **engine.storage.status(),
             "models": {"embedder": engine.embedder.name, "entities": engine.entity_extractor.name,

@@ -29,8 +29,9 @@ def ingest_documents(engine: Engine, docs: list[Document], progress: Progress | 
                                                        progress=(lambda *_: progress(1)) if progress else None)):
         if memo is not None:
             owners[memo.id].append(doc.id)
-    # The sentence vectors ingest deferred, as a server's filler stores them: questions then read them
-    # (a reader would embed them on the spot, the same vectors, for every question again).
+    # The sentence vectors and entities ingest deferred, as a server's filler stores them: questions then read
+    # them (a reader would embed them on the spot, the same vectors, for every question again).
+    engine.fill_entities()
     engine.fill_sentences()
     return dict(owners)
 

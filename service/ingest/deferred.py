@@ -1,11 +1,12 @@
-"""Sentence vectors after the acknowledgement.
+"""Sentence vectors (and entities) after the acknowledgement.
 
 A memo is stored (and acknowledged) with its chunk vectors, which search needs, and a row of zeros for each
 sentence vector, which only reading a memo's sentences needs (``/ask`` scores them, a brief ranks them).
-``SentenceFiller`` embeds them in a background thread once ingest has been quiet for a moment; a reader that
+``DeferredFiller`` embeds them in a background thread once ingest has been quiet for a moment; a reader that
 meets a zero row first embeds that sentence on the spot (``complete``), with the same embedder and so the
 same vector (``minilm-q8`` embeds one text per model run, so a vector does not depend on its neighbours).
-A zero row is never a real vector: embeddings are L2-normalised.
+A zero row is never a real vector: embeddings are L2-normalised. Entities deferred the same way are read
+by the same thread (``service.ingest.entities.EntityReader``).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import numpy as np
 
 from models.embedders import Embedder
 from service.background import Background
+from service.ingest.entities import EntityReader
 from service.storage.base import Storage
 from service.types import SentenceRows
 
@@ -97,23 +99,44 @@ class Activity:
             return 0.0 if self._running else time.monotonic() - self._last
 
 
-class SentenceFiller(Background):
-    """Fills missing sentence vectors one memo at a time in a background thread, after ``quiet_s`` seconds
-    without ingest. The queue is the store itself (memos with a zero row), so it survives restarts."""
+class DeferredFiller(Background):
+    """Fills what ingest deferred, one memo at a time in a background thread, after ``quiet_s`` seconds
+    without ingest: entities first (filters and facets wait for them), then sentence vectors. The queue is
+    the store itself (memos with no entity run, or with a zero row), so it survives restarts."""
 
-    def __init__(self, storage: Storage, embedder: Embedder, activity: Activity, quiet_s: float = 1.0,
-                 idle_s: float = 60.0) -> None:
-        super().__init__("sentence-filler")
+    def __init__(self, storage: Storage, embedder: Embedder, activity: Activity, entities: EntityReader | None = None,
+                 quiet_s: float = 1.0, idle_s: float = 60.0) -> None:
+        super().__init__("deferred-filler")
         self._storage = storage
         self._embedder = embedder
+        self._entities = entities
         self._activity = activity
         self._quiet_s = quiet_s
         self._idle_s = idle_s
         self._failed: set[str] = set()  # changed while being filled; looked at again after a restart
+        self._unread: set[str] = set()  # the same, for entities
 
-    def _next(self) -> str | None:
+    def _next_sentences(self) -> str | None:
         todo = self._storage.memos.unembedded(len(self._failed) + 1)
         return next((m for m in todo if m not in self._failed), None)
+
+    def _fill_one(self) -> bool:
+        """Fill one memo's entities, else one memo's sentence vectors; False when there was nothing to do."""
+        if self._entities is not None:
+            pending = [(m, d) for m, d in self._entities.waiting() if m not in self._unread]
+            if pending:
+                for memo_id, digest in pending:  # the whole list, while ingest stays quiet
+                    if self._activity.quiet_for() < self._quiet_s or self._stop.is_set():
+                        break
+                    if not self._entities.read(memo_id, digest):
+                        self._unread.add(memo_id)
+                return True
+        memo_id = self._next_sentences()
+        if memo_id is None:
+            return False
+        if not fill_memo(self._storage, self._embedder, memo_id):
+            self._failed.add(memo_id)  # changed meanwhile; the next start looks again
+        return True
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -122,13 +145,10 @@ class SentenceFiller(Background):
                 self._stop.wait(self._quiet_s - quiet)
                 continue
             try:
-                memo_id = self._next()
-                if memo_id is not None and not fill_memo(self._storage, self._embedder, memo_id):
-                    self._failed.add(memo_id)  # changed meanwhile; the next start looks again
+                busy = self._fill_one()
             except Exception:  # the store closed under us, or a transient error
-                log.exception("sentence filler: could not fill")
-                memo_id = None
-            if memo_id is None:
+                log.exception("deferred filler: could not fill")
+                busy = False
+            if not busy:
                 self._wake.wait(self._idle_s)
                 self._wake.clear()
-

@@ -12,7 +12,7 @@ from service.ingest.deferred import Activity
 from service.ingest.parse import find_memo_files, read_memo_bytes
 from service.ingest.prepare import Preparer
 from service.storage.base import Storage
-from service.types import Memo, MemoDraft, MemoFilter
+from service.types import Memo, MemoDraft, MemoFilter, PreparedMemo
 
 log = logging.getLogger(__name__)
 
@@ -22,17 +22,20 @@ Progress = Callable[[int, "Memo | None", bool], None]
 class Intake:
     """Prepares memos (``Preparer``) and writes them through the storage seam. ``written()`` runs after
     every memo added or replaced, with it (the brief worker's wake-up, or a brief task sent). With
-    ``defer_sentences``, new memos are stored before their sentence vectors (``service.ingest.deferred``);
-    ``activity`` marks ingest running."""
+    ``defer_sentences``, new memos are stored before their sentence vectors (``service.ingest.deferred``),
+    with ``defer_entities`` before their entities (``service.ingest.entities.EntityReader``); ``activity``
+    marks ingest running. An update reads both before it stores."""
 
     def __init__(self, storage: Storage, prep: Preparer, batch: int,
                  written: Callable[[Memo], None] = lambda memo: None,
-                 defer_sentences: bool = False, activity: Activity | None = None) -> None:
+                 defer_sentences: bool = False, defer_entities: bool = False,
+                 activity: Activity | None = None) -> None:
         self.storage = storage
         self.prep = prep
         self.batch = batch
         self.written = written
         self.defer_sentences = defer_sentences
+        self.defer_entities = defer_entities
         self.activity = activity or Activity()
 
     def _store(self, prepared) -> tuple[Memo, bool]:
@@ -41,6 +44,10 @@ class Intake:
             self.written(memo)
         return memo, created
 
+    def _embed(self, drafts: list[MemoDraft]) -> list[PreparedMemo]:
+        """New memos ready to store: what ingest defers is left for after the acknowledgement."""
+        return self.prep.embed(drafts, sentences=not self.defer_sentences, entities=not self.defer_entities)
+
     def ingest(self, text: str, **meta) -> tuple[Memo, bool]:
         """Store a memo; returns ``(memo, created)``. The same text again returns the stored memo."""
         draft = self.prep.draft(text, **meta)
@@ -48,7 +55,7 @@ class Intake:
         if existing is not None:
             return existing, False
         with self.activity.running():
-            return self._store(self.prep.embed([draft], sentences=not self.defer_sentences)[0])
+            return self._store(self._embed([draft])[0])
 
     def ingest_many(self, items: Iterable[tuple[str, dict]], progress: Progress | None = None,
                     skip_invalid: bool = False) -> list[tuple[Memo | None, bool]]:
@@ -74,8 +81,7 @@ class Intake:
                                 and self.storage.memos.find_by_hash(draft.content_hash) is None):
                             fresh.append(draft)
                             seen.add(draft.content_hash)
-                    prepared = {p.draft.content_hash: p
-                                for p in self.prep.embed(fresh, sentences=not self.defer_sentences)}
+                    prepared = {p.draft.content_hash: p for p in self._embed(fresh)}
                     for offset, draft in enumerate(drafts):
                         memo: Memo | None
                         if draft is None:

@@ -60,22 +60,24 @@ class Preparer:
         texts = [draft.text[s:e] for s, e in sentences] + [draft.text[c.start : c.end] for c in chunks]
         return Cut(draft, sentences, chunks, texts)
 
-    def embed(self, drafts: Sequence[MemoDraft], sentences: bool = True) -> list[PreparedMemo]:
+    def embed(self, drafts: Sequence[MemoDraft], sentences: bool = True, entities: bool = True) -> list[PreparedMemo]:
         """Every draft's sentences and chunks embedded in one call, and its entities found. ``sentences=False``
-        embeds the chunks alone and leaves zero rows for the sentences (``service.ingest.deferred``)."""
+        embeds the chunks alone and leaves zero rows for the sentences (``service.ingest.deferred``);
+        ``entities=False`` leaves the entities unread (``service.ingest.entities.EntityReader`` reads them)."""
         cuts = [self.cut(d) for d in drafts]
-        found = self._ner.submit(lambda: [ner.find_entities(self.entity_extractor, c.draft.text) for c in cuts])
+        found = (self._ner.submit(lambda: [ner.find_entities(self.entity_extractor, c.draft.text) for c in cuts])
+                 if entities else None)
         skip = [0 if sentences else len(c.sentences) for c in cuts]
         vectors = self.embedder.embed([t for c, k in zip(cuts, skip) for t in c.texts[k:]])
         prepared, offset = [], 0
-        for c, k, entities in zip(cuts, skip, found.result()):
+        for c, k, mentions in zip(cuts, skip, found.result() if found else [()] * len(cuts)):
             mine = vectors[offset : offset + len(c.texts) - k]
             offset += len(c.texts) - k
             if k:
                 mine = np.concatenate([np.zeros((k, vectors.shape[1]), dtype=np.float32), mine])
             n = len(c.sentences)
-            prepared.append(PreparedMemo(c.draft, c.sentences, mine[:n], c.chunks, mine[n:], entities,
-                                         self.entity_extractor.name))
+            prepared.append(PreparedMemo(c.draft, c.sentences, mine[:n], c.chunks, mine[n:], mentions,
+                                         self.entity_extractor.name if entities else None))
         return prepared
 
     def prepare(self, text: str, **meta) -> PreparedMemo:

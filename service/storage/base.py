@@ -104,13 +104,16 @@ class ChunkSearch(Protocol):
 
 
 class EntityStore(Protocol):
-    """The people, places and organisations each memo mentions (written with the memo by ``add``)."""
+    """The people, places and organisations each memo mentions (written with the memo by ``add``, or after
+    it by ``put`` when ingest deferred them)."""
 
     def of_memo(self, memo_id: str) -> list[Entity]:
         """A memo's kept mentions, in text order."""
 
-    def stale(self, extractor: str) -> list[tuple[str, str]]:
-        """``(memo id, content hash)`` of memos never read by ``extractor``, or changed since, oldest first."""
+    def stale(self, extractor: str, memo_ids: Sequence[str] | None = None) -> list[tuple[str, str]]:
+        """``(memo id, content hash)`` of memos never read by ``extractor``, or changed since, oldest first
+        (only among ``memo_ids`` when given). A memo acknowledged before its entities are read is one of
+        them until they are (``service.ingest.entities.EntityReader``)."""
 
     def put(self, memo_id: str, entities: Iterable[Entity], extractor: str, content_hash: str) -> bool:
         """Replace a memo's entities if it still holds the text ``content_hash``; False when it does not."""

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from models.nlp.entities import Entity
 from service.retrieval.lexical import phrase_key
@@ -50,12 +50,15 @@ class SqliteEntities:
         ).fetchall()
         return [Entity(*r) for r in rows]
 
-    def stale(self, extractor: str) -> list[tuple[str, str]]:
+    def stale(self, extractor: str, memo_ids: Sequence[str] | None = None) -> list[tuple[str, str]]:
+        among, params = "", []
+        if memo_ids is not None:
+            among, params = f"m.id IN ({','.join('?' * len(memo_ids))}) AND ", list(memo_ids)
         return self._db.connection().execute(
             "SELECT m.id, m.content_hash FROM memos m LEFT JOIN entity_runs r ON r.memo_id = m.id "
-            "WHERE r.extractor IS NULL OR r.extractor != ? OR r.content_hash != m.content_hash "
+            f"WHERE {among}(r.extractor IS NULL OR r.extractor != ? OR r.content_hash != m.content_hash) "
             "ORDER BY m.created_at, m.id",
-            (extractor,),
+            [*params, extractor],
         ).fetchall()
 
     def put(self, memo_id: str, entities: Iterable[Entity], extractor: str, content_hash: str) -> bool:

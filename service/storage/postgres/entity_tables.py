@@ -1,7 +1,7 @@
 """Entities in PostgreSQL: written with their memo, read per memo, re-read by a new extractor, counted as facets."""
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import psycopg
 
@@ -57,11 +57,12 @@ class PgEntities:
                             (memo_id,))
         return [Entity(*r) for r in rows]
 
-    def stale(self, extractor: str) -> list[tuple[str, str]]:
+    def stale(self, extractor: str, memo_ids: Sequence[str] | None = None) -> list[tuple[str, str]]:
+        among, params = ("", []) if memo_ids is None else ("m.id = ANY(%s) AND ", [list(memo_ids)])
         return [tuple(r) for r in self._db.all(
             "SELECT m.id, m.content_hash FROM memos m LEFT JOIN entity_runs r ON r.memo_id = m.id "
-            "WHERE r.extractor IS NULL OR r.extractor <> %s OR r.content_hash <> m.content_hash "
-            "ORDER BY m.created_at, m.id", (extractor,))]
+            f"WHERE {among}(r.extractor IS NULL OR r.extractor <> %s OR r.content_hash <> m.content_hash) "
+            "ORDER BY m.created_at, m.id", (*params, extractor))]
 
     def put(self, memo_id: str, entities: Iterable[Entity], extractor: str, content_hash: str) -> bool:
         with self._db.write() as conn:
