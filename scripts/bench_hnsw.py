@@ -53,6 +53,7 @@ K = 50  # RetrievalSettings.depth: what hybrid retrieval asks the dense list for
 # (name, date_from, date_to): memo dates are drawn uniformly over 2015-2024
 FILTERS = [("unfiltered", None, None), ("one year", "2019-01-01", "2019-12-31"),
            ("one month", "2019-03-01", "2019-03-31"), ("one week", "2019-03-01", "2019-03-07")]
+BENCH_TITLE = re.compile(r"Bulletin \d+\.")  # bench.data.memo_texts' made-up header: "...; MEMO: Bulletin 17."
 _SPLIT = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
 
 
@@ -125,8 +126,9 @@ def stored_sentences(data_dir: Path) -> tuple[list[str], np.ndarray, str]:
         seen: dict[str, bytes] = {}
         for memo_id, start, end, blob in conn.execute('SELECT memo_id, start, "end", embedding FROM sentences'):
             text, body = texts[memo_id]
-            if start >= body:  # not the bench's made-up header ("12 Mar 2019; MEMO: Bulletin 17.")
-                seen.setdefault(" ".join(text[start:end].split()), blob)
+            sentence = " ".join(text[start:end].split())
+            if start >= body and not BENCH_TITLE.fullmatch(sentence):  # not the bench's made-up header
+                seen.setdefault(sentence, blob)
     vectors = np.stack([np.frombuffer(b, dtype=np.float32) for b in seen.values()])
     return list(seen), vectors, model
 
@@ -202,8 +204,11 @@ def load_vectors(cache: Path, size: int) -> tuple[np.ndarray, dict]:
     """The first ``size`` distinct vectors of the cache (the data dir's, then the shards in order)."""
     parts, origin = [], {}
     if (cache / "stored.npy").exists():
-        parts.append(np.load(cache / "stored.npy"))
+        texts = json.loads((cache / "stored.json").read_text())["texts"]
+        real = np.array([not BENCH_TITLE.fullmatch(t) for t in texts])
+        parts.append(np.load(cache / "stored.npy")[real])
         origin["stored by the service (minilm-q8)"] = len(parts[-1])
+        origin["bench titles left out"] = int((~real).sum())
     for shard in sorted(cache.glob("shard-*.npy")):
         parts.append(np.load(shard))
         origin["embedded here (minilm-s8)"] = origin.get("embedded here (minilm-s8)", 0) + len(parts[-1])
