@@ -16,9 +16,12 @@ news-quiz questions, embedded by the same model) and compares with exact inner-p
 
     apt-get install wordnet-base dict-gcide
     nice -n 19 .venv/bin/python scripts/bench_hnsw.py embed --cache /tmp/hnsw --from-data-dir /tmp/bench10k/data \
-        --size 1000000 --minutes 35
-    nice -n 19 .venv/bin/python scripts/bench_hnsw.py measure --cache /tmp/hnsw --size 300000 \
-        --out bench-results/pgvector-hnsw.json
+        --size 1000000 --minutes 14
+    nice -n 19 .venv/bin/python scripts/bench_hnsw.py measure --cache /tmp/hnsw --size 1000000 \
+        --out bench-results/pgvector-hnsw-425k.json
+
+These sources hold about 425,000 distinct texts, so ``--size 1000000`` takes all of them (2026-12-07: 422,859
+vectors); 1M needs more real text than they have.
 """
 from __future__ import annotations
 
