@@ -62,12 +62,12 @@ def worker_count(requested: int | None = None) -> int:
     from service.config import load_config
     from service.errors import InvalidInput
 
-    name, raw = ("--workers", str(requested)) if requested is not None else \
-        ("MEMO_WORKERS", os.environ.get("MEMO_WORKERS", "1"))
+    name, raw = ("--workers ", str(requested)) if requested is not None else \
+        ("MEMO_WORKERS=", os.environ.get("MEMO_WORKERS", "1"))
     if not raw.isdigit() or int(raw) < 1:
-        raise InvalidInput(f"{name}: expected a whole number >= 1, not {raw!r}")
+        raise InvalidInput(f"{name.strip(' =')}: expected a whole number >= 1, not {raw!r}")
     if int(raw) > 1 and not load_config().get("DATABASE_URL"):
-        raise InvalidInput(f"{name} {raw} needs MEMO_DATABASE_URL: the embedded backend's data dir belongs to "
+        raise InvalidInput(f"{name}{raw} needs MEMO_DATABASE_URL: the embedded backend's data dir belongs to "
                            "one process (run one worker with threads, or use PostgreSQL)")
     return int(raw)
 
