@@ -69,12 +69,14 @@ def main() -> None:
 @click.option("--host", default=lambda: os.environ.get("MEMO_HOST", "127.0.0.1"), show_default="127.0.0.1 or MEMO_HOST")
 @click.option("--port", type=int, default=lambda: int(os.environ.get("MEMO_PORT", "8000")), show_default="8000 or MEMO_PORT")
 @click.option("--threads", type=int, default=lambda: int(os.environ.get("MEMO_THREADS", "4")), show_default="4 or MEMO_THREADS")
+@click.option("--workers", type=click.IntRange(min=1), default=None, show_default="1 or MEMO_WORKERS",
+              help="gunicorn worker processes, each with its own models; more than one needs MEMO_DATABASE_URL.")
 @_fail_on_domain_errors
-def serve(host: str, port: int, threads: int) -> None:
-    """Serve the API under gunicorn (one worker, threads); seeds an empty store first."""
+def serve(host: str, port: int, threads: int, workers: int | None) -> None:
+    """Serve the API under gunicorn (worker processes with threads); seeds an empty store first."""
     from service.server import run
 
-    run(host, port, threads)
+    run(host, port, threads, workers)
 
 
 @main.command()

@@ -1,5 +1,5 @@
 """``memo serve``: the app factory under gunicorn (one worker with threads, as the Dockerfile runs it; more
-worker processes, ``MEMO_WORKERS``, over a shared database)."""
+worker processes, ``--workers`` or ``MEMO_WORKERS``, over a shared database)."""
 from __future__ import annotations
 
 import logging
@@ -55,17 +55,19 @@ def check_storage() -> None:
     preflight(load_config())
 
 
-def worker_count() -> int:
-    """``MEMO_WORKERS`` (default 1) gunicorn worker processes. More than one needs ``MEMO_DATABASE_URL``: the
-    embedded backend's data dir belongs to one process."""
+def worker_count(requested: int | None = None) -> int:
+    """gunicorn worker processes: ``requested`` (``memo serve --workers``) when given, else ``MEMO_WORKERS``
+    (default 1). More than one needs ``MEMO_DATABASE_URL``: the embedded backend's data dir belongs to one
+    process."""
     from service.config import load_config
     from service.errors import InvalidInput
 
-    raw = os.environ.get("MEMO_WORKERS", "1")
+    name, raw = ("--workers ", str(requested)) if requested is not None else \
+        ("MEMO_WORKERS=", os.environ.get("MEMO_WORKERS", "1"))
     if not raw.isdigit() or int(raw) < 1:
-        raise InvalidInput(f"MEMO_WORKERS: expected a whole number >= 1, not {raw!r}")
+        raise InvalidInput(f"{name.strip(' =')}: expected a whole number >= 1, not {raw!r}")
     if int(raw) > 1 and not load_config().get("DATABASE_URL"):
-        raise InvalidInput(f"MEMO_WORKERS={raw} needs MEMO_DATABASE_URL: the embedded backend's data dir belongs to "
+        raise InvalidInput(f"{name}{raw} needs MEMO_DATABASE_URL: the embedded backend's data dir belongs to "
                            "one process (run one worker with threads, or use PostgreSQL)")
     return int(raw)
 
@@ -83,9 +85,10 @@ def prepare_llm() -> None:
         prepare_generator(choice)
 
 
-def run(host: str, port: int, threads: int) -> None:
+def run(host: str, port: int, threads: int, workers: int | None = None) -> None:
+    """Serve under gunicorn; ``workers``: processes (None: ``MEMO_WORKERS``, default 1)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    workers = worker_count()
+    workers = worker_count(workers)
     check_storage()
     prepare_llm()
     MemoServer(

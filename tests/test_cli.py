@@ -225,3 +225,34 @@ def test_serve_and_worker_refuse_an_llm_they_cannot_have_in_one_line(runner, mon
 
     with pytest.raises(LlmUnavailable, match="MEMO_LLM=qwen-1.5b: qwen-1.5b is not ready here"):
         build_engine(load_config({"DATA_DIR": str(tmp_path / "data"), "SEEDS_DIR": None}))
+
+
+def test_serve_workers_flag_wins_over_the_environment(runner, monkeypatch):
+    """``memo serve --workers N``: N gunicorn processes, the flag over ``MEMO_WORKERS``; more than one needs
+    ``MEMO_DATABASE_URL``, from the flag as from the variable."""
+    import service.server as server
+
+    started: list[dict] = []
+
+    class Recorder:
+        def __init__(self, options: dict) -> None:
+            started.append(options)
+
+        def run(self) -> None:
+            pass
+
+    monkeypatch.setattr(server, "MemoServer", Recorder)
+    monkeypatch.setattr(server, "check_storage", lambda: None)
+    monkeypatch.setattr(server, "prepare_llm", lambda: None)
+    monkeypatch.delenv("MEMO_DATABASE_URL", raising=False)
+    monkeypatch.setenv("MEMO_WORKERS", "3")
+
+    r = runner.invoke(main, ["serve", "--workers", "2"])
+    assert r.exit_code == 1 and "--workers 2 needs MEMO_DATABASE_URL" in r.output, r.output
+    assert runner.invoke(main, ["serve"]).exit_code == 1  # MEMO_WORKERS=3 alone: refused the same way
+    assert runner.invoke(main, ["serve", "--workers", "1"]).exit_code == 0  # the flag wins
+    assert runner.invoke(main, ["serve", "--workers", "0"]).exit_code == 2  # click's range check
+    monkeypatch.setenv("MEMO_DATABASE_URL", "postgresql://memo@db.invalid/memo")  # never connected here
+    assert runner.invoke(main, ["serve", "--workers", "2"]).exit_code == 0
+    assert runner.invoke(main, ["serve"]).exit_code == 0
+    assert [options["workers"] for options in started] == [1, 2, 3]
