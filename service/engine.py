@@ -3,7 +3,6 @@ brief. It holds the models and the settings; the stages hold the logic, the back
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
@@ -21,12 +20,13 @@ from service.brief import briefer as briefs_mod
 from service.brief import key_sentences as briefing
 from service.brief import topics
 from service.brief.worker import BriefWorker
-from service.errors import LlmUnavailable, ModelOff, NotFound
+from service.errors import ModelOff, NotFound
 from service.ingest.deferred import Activity, DeferredFiller, fill_all
 from service.ingest.entities import EntityReader, backfill_entities
 from service.ingest.intake import Intake
 from service.ingest.jobs import JobRunner
 from service.ingest.prepare import Preparer
+from service.llm.choice import load_generator
 from service.llm.slot import GenerationSlot
 from service.llm.writer import Writer, settings_for
 from service.retrieval.hybrid import RetrievalSettings, search_chunks
@@ -332,37 +332,6 @@ def open_queue(config: Mapping[str, Any], storage: Storage) -> WorkQueue | None:
     from service.queue.dispatch import CeleryQueue
 
     return CeleryQueue.from_config(config, storage.leases)
-
-
-@contextmanager
-def _llm_choice(choice: str) -> Iterator[None]:
-    """LlmUnavailable, one line, for a ``MEMO_LLM`` this installation does not know or a model it neither holds
-    nor can build, instead of a traceback or a conversion that cannot succeed."""
-    from models import GENERATORS
-    from models.llm.spec import ModelUnavailable
-
-    if choice not in GENERATORS.names():
-        raise LlmUnavailable(choice, f"unknown; known: {', '.join(GENERATORS.names())}, none")
-    try:
-        yield
-    except ModelUnavailable as exc:
-        raise LlmUnavailable(choice, str(exc)) from None
-
-
-def prepare_generator(choice: str) -> None:
-    """Join, verify and convert what the LLM ``choice`` needs (once, cached), without loading it."""
-    from models.llm.loader import prepare
-
-    with _llm_choice(choice):
-        prepare(choice)
-
-
-def load_generator(choice: str) -> Generator:
-    """The LLM ``choice`` names (``MEMO_LLM``), loaded."""
-    from models import get_generator
-
-    with _llm_choice(choice):
-        return get_generator(choice)
 
 
 def build_engine(config: Mapping[str, Any], load_llm: bool = True) -> Engine:

@@ -78,7 +78,7 @@ def prepare_llm() -> None:
     model that cannot be had here is refused now, in one line (``memo serve`` exits 1), not in a traceback
     from gunicorn's worker."""
     from service.config import load_config
-    from service.engine import prepare_generator
+    from service.llm.choice import prepare_generator
 
     choice = str(load_config()["LLM"]).lower()
     if choice != "none":
