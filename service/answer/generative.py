@@ -181,9 +181,9 @@ def confirmation(question: str, answer: Answer, context: list[Passage], generato
 
 
 def answers_type(question: str, answer: Answer, phrases: Phrases | None) -> bool:
-    """Whether a grounded answer holds a phrase of the type the question asks for (``fits_type``: a who
-    question a name, a when question a date, ...), found among the entities of the sentence it came from;
-    True when the question asks for no type, or without a phrase finder."""
+    """Whether a grounded answer can be of the type the question asks for, by the entities of the sentence
+    it came from (``fits_type``: not a place for a who question, nor the question's own words; an answer
+    overlapping no entity passes); True when the question asks for no type, or without a phrase finder."""
     if phrases is None or answer.span is None or not answer.citations:
         return True
     source = answer.citations[0]
