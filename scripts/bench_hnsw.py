@@ -336,16 +336,19 @@ def measure(args: argparse.Namespace) -> None:
             try:
                 with db.read() as conn:
                     chunk_ids = np.array([r[0] for r in conn.execute("SELECT id FROM chunks ORDER BY id")])
-                chunks = PgChunks(db, vectors.shape[1], 40)  # the backend's default ef_search
-                result["searches"] = {}
-                for name, date_from, date_to in FILTERS:
-                    admitted = np.ones(len(vectors), dtype=bool)
-                    if date_from:
-                        admitted = (vector_dates >= date_from) & (vector_dates <= date_to)
-                    found = search(chunks, queries, vectors, chunk_ids, admitted,
-                                   MemoFilter(date_from=date_from, date_to=date_to))
-                    result["searches"][name] = found
-                    print(json.dumps({name: found}), file=sys.stderr, flush=True)
+                result["searches_by_ef_search"] = {}
+                for ef_search in args.ef_search:  # hnsw.ef_search = max(this, k), as MEMO_DATABASE_EF_SEARCH
+                    chunks = PgChunks(db, vectors.shape[1], ef_search)
+                    searches = result["searches_by_ef_search"][str(ef_search)] = {}
+                    for name, date_from, date_to in FILTERS:
+                        admitted = np.ones(len(vectors), dtype=bool)
+                        if date_from:
+                            admitted = (vector_dates >= date_from) & (vector_dates <= date_to)
+                        found = search(chunks, queries, vectors, chunk_ids, admitted,
+                                       MemoFilter(date_from=date_from, date_to=date_to))
+                        searches[name] = found
+                        print(json.dumps({"ef_search": ef_search, name: found}), file=sys.stderr, flush=True)
+                result["searches"] = result["searches_by_ef_search"][str(args.ef_search[0])]
             finally:
                 db.close()
         finally:
@@ -369,6 +372,9 @@ def main() -> None:
     sub.choices["embed"].add_argument("--batch", type=int, default=32, help="texts per model run")
     sub.choices["embed"].add_argument("--max-length", type=int, default=64, help="tokens kept of a text")
     sub.choices["measure"].add_argument("--out", type=Path)
+    sub.choices["measure"].add_argument("--ef-search", type=int, nargs="+", default=[40],
+                                        help="MEMO_DATABASE_EF_SEARCH values to measure on one index (the "
+                                             "backend's default first)")
     args = parser.parse_args()
     embed(args) if args.step == "embed" else measure(args)
 
