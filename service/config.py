@@ -138,7 +138,6 @@ ASK_MODES = ("auto", "extractive", "generative")
 # (docs/quality.md, "Which mode by default"). qwen-0.5b is not among them: as often right as the extractive
 # tier on news, less often on XQuAD.
 GENERATIVE_READERS = frozenset({"qwen-1.5b"})
-AUTO = "auto"
 
 
 def ask_mode(config: Mapping[str, Any]) -> str:
@@ -151,7 +150,7 @@ def ask_mode(config: Mapping[str, Any]) -> str:
         raise ValueError(f"MEMO_ASK_MODE: expected one of {', '.join(ASK_MODES)}, not {config.get('ASK_MODE')!r}")
     if mode == "generative" and not llm_on:
         raise ValueError("MEMO_ASK_MODE=generative needs the local LLM (MEMO_LLM=qwen-0.5b or qwen-1.5b)")
-    if mode == AUTO:
+    if mode == "auto":
         return "generative" if str(config.get("LLM", "none")).strip().lower() in GENERATIVE_READERS else "extractive"
     return mode
 

@@ -54,13 +54,8 @@ class OrtGenaiGenerator:
         """How likely the reply opens with each of ``choices`` (one-word replies such as "yes" / "no"): the
         model's next-token probabilities after the prompt, summed over each choice's spellings (lower case,
         capitalised, upper case) and normalised over the choices. One prefill, no token generated."""
-        og = self._og
         with self._lock:
-            tokens = self._tokenizer.encode(chatml(prompt))
-            params = og.GeneratorParams(self._model)
-            params.set_search_options(do_sample=False, max_length=len(tokens) + 1, repetition_penalty=1.0)
-            generator = og.Generator(self._model, params)
-            generator.append_tokens(tokens)
+            _, generator = self._prefilled(prompt, 1)
             logits = np.array(generator.get_logits(), dtype=np.float64).reshape(-1)
         weights = np.exp(logits - logits.max())
         mass = []
@@ -70,15 +65,20 @@ class OrtGenaiGenerator:
         total = sum(mass)
         return [m / total if total > 0 else 1.0 / len(choices) for m in mass]
 
+    def _prefilled(self, prompt: str, max_tokens: int):
+        """The prompt's tokens and a greedy generator that has read them (the prefill), with room for
+        ``max_tokens`` more. Callers hold the lock."""
+        tokens = self._tokenizer.encode(chatml(prompt))
+        params = self._og.GeneratorParams(self._model)
+        params.set_search_options(do_sample=False, max_length=len(tokens) + max_tokens, repetition_penalty=1.0)
+        generator = self._og.Generator(self._model, params)
+        generator.append_tokens(tokens)
+        return tokens, generator
+
     def stream(self, prompt: str, max_tokens: int) -> Iterator[str]:
         """Text pieces as tokens come. Closing the iterator early stops before the next token."""
-        og = self._og
         with self._lock:
-            tokens = self._tokenizer.encode(chatml(prompt))
-            params = og.GeneratorParams(self._model)
-            params.set_search_options(do_sample=False, max_length=len(tokens) + max_tokens, repetition_penalty=1.0)
-            generator = og.Generator(self._model, params)
-            generator.append_tokens(tokens)  # the prefill
+            tokens, generator = self._prefilled(prompt, max_tokens)
             decoder = self._tokenizer.create_stream()
             penalty, last_n = self._repeat
             recent = list(tokens[-last_n:])

@@ -93,14 +93,13 @@ def fits_type(question: str, sentence: str, start: int, end: int, candidates: li
         found = terms(text)
         return not found or not all(_matches([t], asked) for t in found)
 
-    numbers = [n.group(0) for n in _NUM.finditer(answer)]
+    overlapping = [c for c in candidates if c.start < end and start < c.end]
     if wanted & _NUMERIC and not wanted & {"DATE", "TIME"}:  # how many / how much / what number
-        spelled = [sentence[c.start : c.end] for c in candidates
-                   if c.label in _NUMERIC and c.start < end and start < c.end]
+        numbers = [n.group(0) for n in _NUM.finditer(answer)]
+        spelled = [sentence[c.start : c.end] for c in overlapping if c.label in _NUMERIC]
         return any(new_words(n) for n in numbers + spelled)
     if wanted & {"DATE", "TIME"} and _POINT_IN_TIME.search(answer):
         return True
-    overlapping = [c for c in candidates if c.start < end and start < c.end]
     if not overlapping:
         return True
     return any(c.label in wanted and new_words(sentence[max(c.start, start) : min(c.end, end)]) for c in overlapping)
