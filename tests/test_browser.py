@@ -248,6 +248,12 @@ def test_upload_brief_ask_topic_and_facets_in_the_page(page, live):  # page firs
     # Entity facets narrow the list. They start folded; opened, they stay open after a reload.
     assert not page.locator("#facet-entities").is_visible()
     page.click("#facets summary")
+    # the page stores the choice on the details' toggle event, which the browser fires as a task after the
+    # click: reloading before it ran lost the choice (seen once in CI)
+    deadline = time.monotonic() + 5  # the page's CSP forbids the eval that wait_for_function needs
+    while page.evaluate("localStorage.getItem('memo-facets-open')") != "open":
+        assert time.monotonic() < deadline, "the facets' open state was never stored"
+        page.wait_for_timeout(20)
     page.reload()
     page.locator(".memo-item").first.wait_for()
     assert page.evaluate("document.getElementById('facets').open") is True
