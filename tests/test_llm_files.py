@@ -6,6 +6,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -108,6 +109,24 @@ def test_conversion_runs_once_in_a_child_and_a_failure_is_an_error(tmp_path, mon
     monkeypatch.setattr(conversion.subprocess, "run", lambda argv, env: subprocess.CompletedProcess(argv, 1))
     with pytest.raises(ModelUnavailable, match="conversion"):
         ensure_converted(spec("e" * 64), tmp_path / "model.gguf", tmp_path / "cache")
+
+
+def test_a_conversion_killed_for_memory_says_what_it_needs_and_what_needs_less(tmp_path, monkeypatch):
+    """The kernel's out-of-memory killer ends the child with SIGKILL: the error names the memory the
+    conversion needs and the choices that need less, not a bare exit status."""
+    real_run = subprocess.run
+
+    def killed(argv, env):  # a real child, ended by SIGKILL as the OOM killer ends it
+        return real_run([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"])
+
+    monkeypatch.setattr(conversion.subprocess, "run", killed)
+    (tmp_path / "cache").mkdir()
+    big = replace(spec(), conversion_gb=16.6)
+    with pytest.raises(ModelUnavailable) as failed:
+        ensure_converted(big, tmp_path / "model.gguf", tmp_path / "cache")
+    message = str(failed.value)
+    assert "killed (signal 9" in message and "about 17 GB" in message, message
+    assert "MEMO_LLM=qwen-0.5b" in message and "fake-gpt4all" in message, message
 
 
 def test_the_repeat_penalty_is_llama_cpps_over_recent_tokens_only():

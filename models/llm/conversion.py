@@ -64,16 +64,26 @@ def ensure_converted(spec: ModelSpec, gguf: Path, cache_dir: Path) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         problem = stamp_problem(spec, target)
         if problem is not None:
-            print(f"{spec.name}: converting for onnxruntime-genai once ({problem}); about a minute for the "
-                  "0.5B model", file=sys.stderr, flush=True)
+            print(f"{spec.name}: converting for onnxruntime-genai once ({problem}); 1-3 minutes and up to "
+                  f"{spec.conversion_gb:.0f} GB of memory", file=sys.stderr, flush=True)
             env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
             done = subprocess.run([sys.executable, "-m", "models.llm.conversion", "--model", spec.name,
                                    "--gguf", str(gguf), "--out", str(target)], env=env)
             problem = stamp_problem(spec, target)
             if done.returncode != 0 or problem is not None:
-                raise ModelUnavailable(f"{spec.name}: conversion for onnxruntime-genai failed "
-                                       f"(exit {done.returncode}; {problem or 'stamp ok'})")
+                raise ModelUnavailable(conversion_failure(spec, done.returncode, problem))
     return target
+
+
+def conversion_failure(spec: ModelSpec, returncode: int, problem: str | None) -> str:
+    """One line on a failed conversion; a child killed by a signal (the kernel's out-of-memory killer sends
+    SIGKILL) is told how much memory the conversion needs and what needs less."""
+    if returncode < 0:
+        return (f"{spec.name}: conversion for onnxruntime-genai was killed (signal {-returncode}; out of memory? "
+                f"it needs about {spec.conversion_gb:.0f} GB): free memory and start again, or choose "
+                f"MEMO_LLM=qwen-0.5b (about {SPECS['qwen-0.5b'].conversion_gb:.0f} GB) or {spec.name}-gpt4all "
+                "(no conversion, slower)")
+    return f"{spec.name}: conversion for onnxruntime-genai failed (exit {returncode}; {problem or 'stamp ok'})"
 
 
 def _peak_rss_mb() -> float:

