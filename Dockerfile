@@ -55,7 +55,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MEMO_SEEDS_DIR=/app/seeds \
     MEMO_MODEL_CACHE=/opt/memo/models \
     MEMO_HOST=0.0.0.0 \
-    MEMO_PORT=8000
+    MEMO_PORT=8000 \
+    MEMO_LLM=qwen-0.5b
+# MEMO_LLM: the image ships qwen-0.5b, not the service's default qwen-1.5b, whose conversion at build needs about
+# 17 GB of memory and makes the image 1.1 GB larger (docs/deployment.md, "The container image")
 # the model cache's folder is the user's: a MEMO_LLM the image did not prepare then fails on its missing
 # packages, by name, not on a read-only folder
 RUN useradd --uid 10001 --user-group --home-dir /data --no-create-home --shell /usr/sbin/nologin memo \

@@ -46,16 +46,18 @@ DEFAULTS: dict[str, object] = {
     # named-entity model registry name ("none" switches entity extraction off)
     "ENTITIES": "spacy",
     # the local LLM tier: a models.llm.CHOICES name ("qwen-0.5b", "qwen-1.5b", "qwen-0.5b-gpt4all",
-    # "qwen-1.5b-gpt4all") or "none" (extractive only, loads nothing)
-    "LLM": "qwen-0.5b",
+    # "qwen-1.5b-gpt4all") or "none" (extractive only, loads nothing). qwen-1.5b: the reader measured right
+    # most often within the 4 s budget (docs/quality.md, "Which mode by default"); its one-time conversion
+    # needs about 17 GB of memory, qwen-0.5b's about 6.5 GB
+    "LLM": "qwen-1.5b",
     # what POST /ask does when a request names no mode: "extractive", "generative" (needs an LLM) or "auto":
     # the mode measured most often right for the LLM (GENERATIVE_READERS), extractive without one
     "ASK_MODE": "auto",
     # generative answers: the model also reads questions whose support is below ABSTAIN_BELOW down to this
-    # (None: never), sentences down to 0.2, and an answer stands only when grounded, of the asked-for type
-    # and confirmed by the model. With qwen-1.5b, 0.4 answers far more news questions but abstains on fewer
-    # unanswerable ones, on XQuAD too; qwen-0.5b's confirmation does not tell right from wrong (docs/quality.md)
-    "LLM_ASK_BELOW": None,
+    # ("none": never), sentences down to 0.2, and an answer stands only when grounded, of the asked-for type
+    # and confirmed by the model with the support. "auto": the LLM's measured setting, 0.3 for qwen-1.5b,
+    # never for the others (qwen-0.5b's confirmation does not tell right from wrong; docs/quality.md)
+    "LLM_ASK_BELOW": "auto",
     # with an LLM: write abstractive briefs in a background thread after ingest
     "BRIEF_WORKER": True,
     # one generation at a time: a request waits this long for the model, at most this many wait, then 503
@@ -155,10 +157,13 @@ def ask_mode(config: Mapping[str, Any]) -> str:
     return mode
 
 
-def llm_ask_below(config: Mapping[str, Any]) -> float | None:
-    """``LLM_ASK_BELOW`` as a support in [0, 1), or None (unset, empty or "none")."""
-    value = config.get("LLM_ASK_BELOW")
-    if value is None or str(value).strip().lower() in ("", "none"):
+def llm_ask_below(config: Mapping[str, Any]) -> float | str | None:
+    """``LLM_ASK_BELOW`` as a support in [0, 1), "auto" (unset or "auto": the LLM's own measured setting,
+    ``service.llm.writer.ANSWER_SETTINGS``) or None ("none" or empty: never)."""
+    value = config.get("LLM_ASK_BELOW", "auto")
+    if value is None or str(value).strip().lower() == "auto":
+        return "auto"
+    if str(value).strip().lower() in ("", "none"):
         return None
     below = float(value)
     if not 0.0 <= below < 1.0:

@@ -16,6 +16,7 @@ from models.nlp.candidates import NoPhrases, PhraseFinder
 from models.nlp.entities import Entity, EntityExtractor, NoEntities
 from models.nlp.sentences import SentenceSplitter
 from service.answer import extractive as answering
+from service.answer.generative import Tentative
 from service.brief import briefer as briefs_mod
 from service.brief import key_sentences as briefing
 from service.brief import topics
@@ -246,14 +247,16 @@ class Engine:
         return found.text, scored, answering.decide(found.text, scored, self.settings.answer, self.phrases.phrases)
 
     def _tentative(self, writer: Writer, question: str, scored: list[tuple[float, Passage]],
-                   result: Answer) -> Answer | None:
+                   result: Answer) -> Tentative | None:
         """For a question the extractive tier abstains on: its answer at the writer's ``ask_below``
-        threshold, which the model then confirms (grounded) or not (abstained). None: the model is not asked."""
+        threshold and its support, which the model then confirms (grounded) or not (abstained). None: the
+        model is not asked."""
         below = writer.settings.answer.ask_below
         if not result.abstained or below is None or below >= self.settings.answer.abstain_below:
             return None
-        return answering.decide(question, scored, replace(self.settings.answer, abstain_below=below),
-                                self.phrases.phrases)
+        answer = answering.decide(question, scored, replace(self.settings.answer, abstain_below=below),
+                                  self.phrases.phrases)
+        return Tentative(answer, answering.support(scored, self.settings.answer))
 
     def _surroundings(self, passage: Passage, neighbours: int, lead: int) -> list[Passage]:
         return surroundings(self.storage.memos, self.embedder, passage, neighbours, lead)

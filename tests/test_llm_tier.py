@@ -111,6 +111,38 @@ def test_a_weakly_supported_answer_of_the_wrong_type_is_abstained_before_verific
     assert body["generated"] == "2015" and len(model.prompts) == 1, "no confirmation asked for a wrong type"
 
 
+def test_a_weak_answer_stands_on_the_models_confirmation_and_its_support_together():
+    """P(yes) + 0.5 * support must reach 1.1: a confirmation of 0.8 carries an answer supported 0.62, not
+    one supported 0.58; a sure confirmation carries even a support of 0.22, a doubtful one (0.5) nothing."""
+    import numpy as np
+
+    from service.answer.generative import GenerativeSettings, confirmed
+    from service.types import Answer, Citation, Passage
+
+    class Leaning(ScriptedGenerator):
+        def __init__(self, p_yes):
+            super().__init__()
+            self.p_yes = p_yes
+
+        def choose(self, prompt, choices):
+            self.prompts.append(prompt)
+            return [self.p_yes, 1 - self.p_yes]
+
+    text = "In 2015, the Russian military intervened in Syria."
+    passage = Passage("m1", 0, len(text), text, np.zeros(4, dtype=np.float32), 0.5)
+    span = Citation("m1", 3, 7, "2015", 0.4)
+    answer = Answer("2015", 0.3, False, (Citation("m1", 0, len(text), text, 0.4),), span)
+    question, settings = "When did Russia intervene in Syria?", GenerativeSettings()
+    assert (settings.verify_support_weight, settings.verify_min) == (0.5, 1.1)
+    verdict = lambda p_yes, support: confirmed(question, answer, [passage], Leaning(p_yes), settings, support)
+    assert verdict(0.8, 0.62) and not verdict(0.8, 0.58)
+    assert verdict(1.0, 0.22) and not verdict(0.5, 0.69)
+    # the model reads the passages of the answer's memo, with the question and the proposed answer
+    model = Leaning(0.9)
+    assert confirmed(question, answer, [passage], model, settings, 0.5)
+    assert "Proposed answer: 2015" in model.prompts[0] and text in model.prompts[0]
+
+
 def test_a_well_supported_answer_is_not_sent_to_verification(client):
     client.post("/memos", json={"text": SEED_LIKE})
     model = generator(client.application)
@@ -461,9 +493,20 @@ def test_the_larger_model_reads_four_answer_sentences_the_default_three(config, 
 def test_llm_ask_below_sets_the_weak_support_gate_and_the_sentences_read(make_client):
     from service.llm.writer import settings_for
 
-    answer = settings_for("qwen-1.5b", 0.3).answer
-    assert (answer.ask_below, answer.min_score, answer.sentences, answer.verify_below) == (0.3, 0.2, 4, True)
-    assert settings_for("qwen-1.5b").answer.ask_below is None and settings_for("qwen-1.5b").answer.min_score == 0.3
+    answer = settings_for("qwen-1.5b", 0.4).answer
+    assert (answer.ask_below, answer.min_score, answer.sentences, answer.verify_below) == (0.4, 0.2, 4, True)
+    # "auto" (the default): qwen-1.5b reads weakly supported questions down to 0.3, the others never
+    assert settings_for("qwen-1.5b").answer.ask_below == 0.3 and settings_for("qwen-1.5b").answer.min_score == 0.2
+    for name in ("qwen-0.5b", "qwen-1.5b-gpt4all", "fake"):
+        assert settings_for(name).answer.ask_below is None and settings_for(name).answer.min_score == 0.3, name
+    off = settings_for("qwen-1.5b", None).answer
+    assert off.ask_below is None and off.min_score == 0.3 and off.sentences == 4
+    assert make_client().application.extensions["memo"].writer.settings.answer.ask_below is None  # the fake LLM
+    from models import register_generator
+
+    register_generator("fake-1.5b", Scripted15b)  # a generator named qwen-1.5b: the service's default gate
+    assert make_client(LLM="fake-1.5b").application.extensions["memo"].writer.settings.answer.ask_below == 0.3
+    assert make_client(LLM="fake-1.5b", LLM_ASK_BELOW="none").application.extensions["memo"].writer.settings.answer.ask_below is None
     writer = make_client(LLM_ASK_BELOW="0.35").application.extensions["memo"].writer
     assert writer.settings.answer.ask_below == 0.35 and writer.settings.answer.min_score == 0.2
     assert make_client(LLM_ASK_BELOW="none").application.extensions["memo"].writer.settings.answer.ask_below is None

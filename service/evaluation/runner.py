@@ -93,10 +93,12 @@ def evaluate_qa(engine: Engine, items: list[QAItem], k: int = 5, progress: Progr
             "supported": answered and any(answer in c.quote for c in result.citations[:1]),
             "retrieved_own": any(c.memo_id == memo_of[item.doc_id] for c in result.citations),
             "score": result.citations[0].score if result.citations else 0.0,
+            "cited_memo": result.citations[0].memo_id if result.citations else None,
             "confidence": result.confidence,
             "blind_abstained": blind.abstained,
             "blind_answer": None if blind.abstained else blind.answer,
             "blind_score": blind.citations[0].score if blind.citations else 0.0,
+            "blind_cited_memo": blind.citations[0].memo_id if blind.citations else None,
             "blind_confidence": blind.confidence,
             "blind_grounding": blind.grounding,
             "grounding": result.grounding,
@@ -104,6 +106,11 @@ def evaluate_qa(engine: Engine, items: list[QAItem], k: int = 5, progress: Progr
         })
         if progress:
             progress(1)
+    return qa_figures(rows, mode)
+
+
+def qa_figures(rows: list[dict], mode: str) -> dict:
+    """The QA figures over per-question ``rows`` (``evaluate_qa``'s; also built over HTTP by scripts/eval_http.py)."""
     answered = [r for r in rows if r["answered"]]
     return {
         "n": len(rows),

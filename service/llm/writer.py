@@ -27,23 +27,29 @@ class WriterSettings:
 # Answer settings where GenerativeSettings' defaults are not what was measured best for a model.
 # sentences: first 200 XQuAD dev questions over all 120 contexts, F1 with 3 / 4 / 5 sentences: qwen-1.5b
 # 0.613 / 0.635 / 0.632, qwen-0.5b 0.469 / 0.456 / 0.456; qwen-1.5b-gpt4all (the same weights) also did
-# better with 4 than 3 (docs/llm.md).
-ANSWER_SETTINGS: dict[str, dict[str, object]] = {"qwen-1.5b": {"sentences": 4}, "qwen-1.5b-gpt4all": {"sentences": 4}}
+# better with 4 than 3 (docs/llm.md). ask_below: qwen-1.5b also reads weakly supported questions by default
+# (its confirmation tells right from wrong weak answers; qwen-0.5b's does not: docs/quality.md).
+ANSWER_SETTINGS: dict[str, dict[str, object]] = {"qwen-1.5b": {"sentences": 4, "ask_below": 0.3},
+                                                 "qwen-1.5b-gpt4all": {"sentences": 4}}
 
 
-# With MEMO_LLM_ASK_BELOW set, the model reads sentences scoring at least this (measured with ask_below 0.3
-# and 0.4: docs/quality.md); a weakly supported question's best sentences often score under the default 0.3.
+# With ask_below set, the model reads sentences scoring at least this (measured with ask_below 0.3 and 0.4:
+# docs/quality.md); a weakly supported question's best sentences often score under the default 0.3.
 WEAK_MIN_SCORE = 0.2
+AUTO = "auto"  # MEMO_LLM_ASK_BELOW's default: the generator's own measured setting (ANSWER_SETTINGS)
 
 
-def settings_for(generator_name: str, ask_below: float | None = None) -> WriterSettings:
-    """The writer settings measured best for this generator; ``ask_below`` (MEMO_LLM_ASK_BELOW): the model
-    also reads weakly supported questions down to it, and sentences down to ``WEAK_MIN_SCORE``, checking
-    such an answer before it stands (its type, then the model's confirmation)."""
+def settings_for(generator_name: str, ask_below: float | str | None = AUTO) -> WriterSettings:
+    """The writer settings measured best for this generator. ``ask_below`` (MEMO_LLM_ASK_BELOW; ``AUTO``: the
+    generator's own, None: never): the model also reads weakly supported questions down to it, and sentences
+    down to ``WEAK_MIN_SCORE``, checking such an answer before it stands (its type, then the model's
+    confirmation with the support)."""
     settings = WriterSettings()
     answer = replace(settings.answer, **ANSWER_SETTINGS.get(generator_name, {}))
-    if ask_below is not None:
-        answer = replace(answer, ask_below=ask_below, min_score=min(answer.min_score, WEAK_MIN_SCORE))
+    if ask_below != AUTO:
+        answer = replace(answer, ask_below=ask_below)
+    if answer.ask_below is not None:
+        answer = replace(answer, min_score=min(answer.min_score, WEAK_MIN_SCORE))
     return replace(settings, answer=answer)
 
 
@@ -65,10 +71,10 @@ class Writer:
     def stream_answer(self, question: str, scored: list[tuple[float, Passage]], extractive: Answer,
                       phrases: generative.Phrases | None = None,
                       surroundings: generative.Surroundings | None = None,
-                      tentative: Answer | None = None) -> Iterator[str | Answer]:
+                      tentative: generative.Tentative | None = None) -> Iterator[str | Answer]:
         """Tokens, then the grounded answer; waits for the slot first (``Busy`` when it cannot). ``phrases``
         finds the typed phrases a clause-long answer narrows to; ``tentative`` is the extractive answer at
-        the ``ask_below`` threshold (``generative.stream_answer``)."""
+        the ``ask_below`` threshold and its support (``generative.stream_answer``)."""
         answering = generative.stream_answer(question, scored, extractive, self.generator, self.settings.answer, phrases,
                                              surroundings, tentative)
         if not generative.asks_model(extractive, tentative):
@@ -80,7 +86,7 @@ class Writer:
     def answer(self, question: str, scored: list[tuple[float, Passage]], extractive: Answer,
                phrases: generative.Phrases | None = None,
                surroundings: generative.Surroundings | None = None,
-               tentative: Answer | None = None) -> Answer:
+               tentative: generative.Tentative | None = None) -> Answer:
         final = extractive
         for item in self.stream_answer(question, scored, extractive, phrases, surroundings, tentative):
             if isinstance(item, Answer):
