@@ -408,6 +408,66 @@ def test_the_worker_does_not_rewrite_a_brief_that_did_not_hold_up(config):
         app.extensions["memo"].close()
 
 
+class HeldBrief(ScriptedGenerator):
+    """Writes a brief a piece at a time, each piece after the first only once ``go`` is set; logs what it
+    does in order: brief pieces, the brief's stream closing (and after how many pieces), answer prompts."""
+
+    def __init__(self):
+        super().__init__()
+        self.go, self.started, self.log = threading.Event(), threading.Event(), []
+
+    def stream(self, prompt, max_tokens):
+        if "brief of three" not in prompt:
+            self.log.append("answer")
+            yield from super().stream(prompt, max_tokens)
+            return
+        pieces, sent = list(super().stream(prompt, max_tokens)), 0
+        try:
+            for piece in pieces:
+                if sent:
+                    self.started.set()
+                    self.go.wait(10)
+                sent += 1
+                yield piece
+        finally:
+            self.log.append(f"brief closed after {sent} of {len(pieces)}")
+
+
+def test_a_background_brief_stops_for_a_request_and_is_written_later(config):
+    """A request that starts waiting while the worker writes a brief gets the model at the brief's next
+    piece, not at its end; the brief is written again, whole, afterwards."""
+    from models import register_generator
+
+    held = HeldBrief()
+    register_generator("held-brief", lambda: held)
+    app = create_app({**config, "LLM": "held-brief", "BRIEF_WORKER": True})
+    try:
+        client = app.test_client()
+        memo = client.post("/memos", json={"text": SEED_LIKE}).get_json()
+        assert held.started.wait(10), "the worker never started the brief"
+        answers = []
+        asking = threading.Thread(target=lambda: answers.append(ask(client, "When did Russia intervene militarily in Syria?")))
+        asking.start()
+        slot, deadline = app.extensions["memo"].writer.slot, time.monotonic() + 10
+        while slot.waiting() == 0:
+            assert time.monotonic() < deadline, "the request never waited for the model"
+            time.sleep(0.01)
+        held.go.set()
+        asking.join(10)
+        assert answers and answers[0]["answer"] == "2015"
+        first_close, answered = held.log.index(next(e for e in held.log if e.startswith("brief closed"))), held.log.index("answer")
+        assert first_close < answered, held.log
+        sent, total = (int(n) for n in held.log[first_close].split()[3::2])
+        assert sent < total, f"the brief ran to its end before the request: {held.log}"
+        while client.get(f"/memos/{memo['id']}").get_json()["brief_status"] != "ready":
+            assert time.monotonic() < deadline + 10, f"the brief was not written afterwards: {held.log}"
+            time.sleep(0.05)
+        assert held.log[-1].startswith("brief closed after") and held.log[-1].split()[3] == held.log[-1].split()[5]
+    finally:
+        held.go.set()
+        app.extensions["memo"].close()
+
+
 def test_abstractive_without_an_llm_is_409(config):
     app = create_app({**config, "LLM": "none"})
     try:

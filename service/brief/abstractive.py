@@ -69,15 +69,41 @@ def parts(text: str, spans: Sequence[Span], part_words: int) -> list[range]:
     return pieces
 
 
+class GaveWay(Exception):
+    """A background brief stopped part-way so that a waiting request gets the model; the memo's brief is
+    still to be written."""
+
+
 def write_brief(text: str, spans: Sequence[Span], vectors: np.ndarray, pick: Picker, generator: Generator,
-                settings: AbstractiveSettings) -> str:
-    """The model's brief from the memo's key sentences (map-reduce over parts when the memo is long)."""
+                settings: AbstractiveSettings, give_way: Callable[[], bool] | None = None) -> str:
+    """The model's brief from the memo's key sentences (map-reduce over parts when the memo is long).
+    ``give_way``: asked after every piece the model writes; when it says so, the model is stopped and
+    ``GaveWay`` raised (a background brief yielding to a request that waits)."""
+    generate = generator.generate if give_way is None else _yielding(generator, give_way)
     pieces = parts(text, spans, settings.part_words)
     if len(pieces) <= 1:
-        return generator.generate(brief_prompt(pick(spans, vectors, settings.key_sentences)), settings.max_tokens)
-    notes = [generator.generate(brief_prompt(pick([spans[i] for i in p], vectors[p.start:p.stop], settings.key_sentences)),
-                                settings.part_tokens).strip() for p in pieces]
-    return generator.generate(brief_of_briefs_prompt(notes), settings.max_tokens)
+        return generate(brief_prompt(pick(spans, vectors, settings.key_sentences)), settings.max_tokens)
+    notes = [generate(brief_prompt(pick([spans[i] for i in p], vectors[p.start:p.stop], settings.key_sentences)),
+                      settings.part_tokens).strip() for p in pieces]
+    return generate(brief_of_briefs_prompt(notes), settings.max_tokens)
+
+
+def _yielding(generator: Generator, give_way: Callable[[], bool]) -> Callable[[str, int], str]:
+    """``generator.generate`` made of its stream (the same text), stopped at the first piece after which
+    ``give_way()`` is true: closing the stream stops the model at its next token."""
+    def generate(prompt: str, max_tokens: int) -> str:
+        stream = generator.stream(prompt, max_tokens)
+        written = []
+        try:
+            for piece in stream:
+                if give_way():
+                    raise GaveWay
+                written.append(piece)
+        finally:
+            stream.close()
+        return "".join(written)
+
+    return generate
 
 
 def check_brief(

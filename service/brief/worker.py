@@ -8,6 +8,7 @@ import logging
 from typing import Callable
 
 from service.background import Background
+from service.brief.abstractive import GaveWay
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ class BriefWorker(Background):
                     # write the same brief again.
                     log.info("brief worker: no supported abstractive brief for memo %s", memo_id)
                     self._failed.add(memo_id)
+            except GaveWay:  # a request wanted the model: the memo stays pending, taken again once it is free
+                log.debug("brief worker: memo %s gave way to a request", memo_id)
             except Exception:
                 log.exception("brief worker: no abstractive brief for memo %s", memo_id)
                 self._failed.add(memo_id)

@@ -54,7 +54,8 @@ def settings_for(generator_name: str, ask_below: float | str | None = AUTO) -> W
 
 
 class Writer:
-    """Holds the generator and its slot. ``background=True`` calls (the brief worker) yield to requests."""
+    """Holds the generator and its slot. ``background=True`` calls (the brief worker) yield to requests: they
+    start only when no request waits, and stop part-way when one starts waiting."""
 
     def __init__(self, generator: Generator, slot: GenerationSlot, settings: WriterSettings) -> None:
         self.generator = generator
@@ -104,8 +105,12 @@ class Writer:
     ) -> abstractive.AbstractiveBrief:
         """A checked abstractive brief of ``text`` (its sentence ``spans`` and their ``vectors``), written
         from the key sentences ``pick`` chooses."""
+        # a background brief stops for a request that starts waiting meanwhile (abstractive.GaveWay): a
+        # request then waits for the model's next token, not for the rest of the brief
+        give_way = (lambda: self.slot.waiting() > 0) if background else None
         with self.slot.hold(background=background):
-            generated = abstractive.write_brief(text, spans, vectors, pick, self.generator, self.settings.brief)
+            generated = abstractive.write_brief(text, spans, vectors, pick, self.generator, self.settings.brief,
+                                                give_way)
         return abstractive.check_brief(generated, text, spans, vectors, models, self.settings.brief, self.brief_method)
 
 
