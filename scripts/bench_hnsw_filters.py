@@ -4,7 +4,8 @@ asks), in an order that turns round from one question to the next, after one unt
 exact inner-product search in numpy over the vectors the filter admits.
 
 Alternatives (``ALTERNATIVES``): the backend's own ``PgChunks.dense`` (HNSW, iterative scan ``relaxed_order``,
-``hnsw.ef_search`` = the backend's default); the same with ``strict_order``; an exact scan over the rows the
+``hnsw.ef_search`` = the backend's default); the same with ``strict_order``, with a lower ``hnsw.max_scan_tuples``
+(the walk's cap) or a larger ``hnsw.scan_mem_multiplier`` (its memory); an exact scan over the rows the
 filter admits (a materialised CTE keeps the planner off the HNSW index); an HNSW index over ``halfvec`` casts
 of the vectors (scores from the full vectors); and a copy of the chunks in a table partitioned by memo date
 (one partition a year, an HNSW index on each), where a filter prunes partitions.
@@ -46,6 +47,10 @@ BACKEND = "relaxed_order (the backend)"
 ALTERNATIVES = {
     BACKEND: (["SET LOCAL hnsw.iterative_scan = relaxed_order"], _JOINED),  # timed through PgChunks.dense itself
     "strict_order": (["SET LOCAL hnsw.iterative_scan = strict_order"], _JOINED),
+    "hnsw.max_scan_tuples 1000": (["SET LOCAL hnsw.iterative_scan = relaxed_order",
+                                   "SET LOCAL hnsw.max_scan_tuples = 1000"], _JOINED),
+    "hnsw.scan_mem_multiplier 4": (["SET LOCAL hnsw.iterative_scan = relaxed_order",
+                                    "SET LOCAL hnsw.scan_mem_multiplier = 4"], _JOINED),
     "exact over the admitted rows": ([], "WITH admitted AS MATERIALIZED (SELECT c.id, c.embedding FROM chunks c "
                                          "JOIN memos m ON m.id = c.memo_id WHERE {where}) SELECT id, "
                                          "-(embedding <#> %(q)s) FROM admitted ORDER BY embedding <#> %(q)s "
@@ -207,6 +212,7 @@ def main() -> None:
         result["plans"] = {f"{n} / {f[0]}": plan(db, n, dimension, queries[0], f[1], f[2]) for n, f in cases}
         times: dict = {c: [] for c in cases}
         recall: dict = {c: [] for c in cases}
+        short: dict = {c: 0 for c in cases}
         for j, q in enumerate(queries):
             for case in cases if j % 2 == 0 else cases[::-1]:
                 n, (fname, a, b) = case
@@ -215,10 +221,12 @@ def main() -> None:
                 times[case].append((time.perf_counter() - started) * 1000)
                 top10 = set(truth[fname][1][j][:10])
                 recall[case].append(len(top10 & {i for i, _ in found[:10]}) / 10)
+                short[case] += len(found) < min(K, truth[fname][0])
         result["searches"] = {}
         for case in cases:
             n, (fname, _, _) = case
             found = {"admitted_vectors": truth[fname][0], "recall_at_10": round(float(np.mean(recall[case])), 4),
+                     "questions_short_of_k": short[case],
                      "p50_ms": round(percentile(times[case], 50), 2), "p95_ms": round(percentile(times[case], 95), 2),
                      "p99_ms": round(percentile(times[case], 99), 2)}
             result["searches"].setdefault(n, {})[fname] = found
