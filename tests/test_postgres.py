@@ -182,8 +182,8 @@ def test_racing_adds_of_one_text_store_one_memo(config, database_url):
 
 
 def test_a_narrow_filter_still_gets_k_hits_from_the_hnsw_index(database_url):
-    """With the planner forced onto the HNSW index (ef_search 40), a filter that admits 1% of the chunks still returns k
-    hits (iterative scans), and the best of them is the exact nearest admitted chunk."""
+    """With the planner forced onto the HNSW index (the default ef_search), a filter that admits 1% of the chunks
+    still returns k hits (iterative scans), and the best of them is the exact nearest admitted chunk."""
     import numpy as np
 
     from service.storage.postgres import PostgresSettings, PostgresStorage

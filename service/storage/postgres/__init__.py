@@ -23,13 +23,13 @@ class PostgresSettings:
     pool_min: int = 1
     pool_max: int = 10
     timeout_s: float = 5.0  # waiting for a pooled connection (or for the server at start) before giving up
-    ef_search: int = 40  # HNSW candidates per search (at least k)
+    ef_search: int = 100  # HNSW candidates per search (at least k)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "PostgresSettings":
         return cls(str(config["DATABASE_URL"]), int(config.get("DATABASE_POOL_MIN", 1)),
                    int(config.get("DATABASE_POOL_MAX", 10)), float(config.get("DATABASE_TIMEOUT_S", 5.0)),
-                   int(config.get("DATABASE_EF_SEARCH", 40)))
+                   int(config.get("DATABASE_EF_SEARCH", 100)))
 
 
 class PostgresStorage:
