@@ -80,6 +80,33 @@ def stalls_while(work, probe, every_s: float = 0.05) -> dict:
     return {"n": len(times), "p50_ms": pct(times, 50), "max_ms": round(max(times), 1) if times else 0.0}
 
 
+def answer_during_brief(engine, memo_id: str, question: str, delays: tuple[float, ...] = (0.3, 2.0)) -> dict:
+    """Seconds to a generative answer asked ``delay`` s after a background brief of ``memo_id`` started (the
+    brief worker's call): at 0.3 s the model is still reading the brief's prompt (its prefill, which cannot
+    stop part-way), later it is writing, and the brief gives way at its next piece (``GaveWay``; the memo's
+    brief is left to write again)."""
+    import threading
+
+    from service.brief.abstractive import GaveWay
+
+    def brief() -> None:
+        try:
+            engine.brief(memo_id, mode="abstractive", background=True)
+        except GaveWay:
+            pass
+
+    result = {}
+    for delay in delays:
+        thread = threading.Thread(target=brief)
+        thread.start()
+        time.sleep(delay)
+        t = time.perf_counter()
+        engine.ask(question, mode="generative")
+        result[f"after_{delay:g}_s"] = round(time.perf_counter() - t, 2)
+        thread.join()
+    return result
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))], 2)
@@ -94,7 +121,8 @@ def article_of(words: int) -> str:
 def bench_model(name: str, questions: int, articles: int, data_dir: Path) -> dict:
     started = time.perf_counter()
     engine = build_engine(load_config({"DATA_DIR": str(data_dir), "LLM": name, "BRIEF_WORKER": False,
-                                       "LLM_WAIT_S": 3600}))
+                                       # a background brief starts at once (answer_during_brief)
+                                       "LLM_WAIT_S": 3600, "LLM_QUIET_S": 0}))
     load_s = time.perf_counter() - started
     try:
         result: dict = {"model": name, "runtime": "gpt4all" if name.endswith("-gpt4all") else "onnxruntime-genai", "engine_start_s": round(load_s, 1),
@@ -125,6 +153,9 @@ def bench_model(name: str, questions: int, articles: int, data_dir: Path) -> dic
             firsts.append(first if first is not None else answers[-1])
         result["answer_s"] = {"n": len(answers), "p50": pct(answers, 50), "p95": pct(answers, 95)}
         result["first_token_s"] = {"p50": pct(firsts, 50), "p95": pct(firsts, 95)}
+        # a question that arrives while the brief worker writes (the same question alone: answer_s)
+        memo500, _ = engine.ingest(article_of(500))
+        result["answer_during_brief_s"] = answer_during_brief(engine, memo500.id, SEED_QUESTIONS[1])
         result["rss_peak_mb"] = peak_rss_mb()
         items = read_qa(EVAL / "qa_xquad_dev.jsonl")
         qa = evaluate_qa(engine, items[:questions], contexts=items, mode="generative")

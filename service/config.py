@@ -64,6 +64,9 @@ DEFAULTS: dict[str, object] = {
     "LLM_WAIT_S": 30,
     "LLM_MAX_WAITING": 4,
     "LLM_RETRY_AFTER_S": 10,
+    # background briefs start only after this many seconds without a request for the model, so that a run of
+    # requests is not slowed by briefs started between them (each waits for a started brief's prefill)
+    "LLM_QUIET_S": 2.0,
     "CHUNK_TOKENS": 128,
     "CHUNK_OVERLAP": 1,
     "ABSTAIN_BELOW": 0.70,

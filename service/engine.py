@@ -362,7 +362,7 @@ def build_engine(config: Mapping[str, Any], load_llm: bool = True) -> Engine:
         llm = str(config["LLM"]).lower()
         if llm != "none" and load_llm:
             slot = GenerationSlot(float(config["LLM_WAIT_S"]), int(config["LLM_MAX_WAITING"]),
-                                  int(config["LLM_RETRY_AFTER_S"]))
+                                  int(config["LLM_RETRY_AFTER_S"]), float(config["LLM_QUIET_S"]))
             generator = load_generator(llm)
             writer = Writer(generator, slot, settings_for(generator.name, llm_ask_below(config)))
         return Engine(settings, storage, embedder, entity_extractor=get_entity_extractor(str(config["ENTITIES"])),

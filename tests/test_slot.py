@@ -85,3 +85,32 @@ def test_background_waits_for_requests():
     for t in (h, b, r):
         t.join(5)
     assert order == ["holder", "request", "background"]
+
+
+def test_background_waits_for_a_pause_in_requests():
+    """A run of requests, each starting shortly after the last ended: background work starts only once the
+    slot has had no request for ``quiet_s``, not in the gaps between them."""
+    slot = GenerationSlot(timeout_s=5, max_waiting=4, retry_after_s=1, quiet_s=0.3)
+    with slot.hold(background=True):
+        pass  # no request yet: no pause to wait for
+    ended: list[float] = []
+    started: list[float] = []
+    waiting = threading.Event()
+
+    def background():
+        waiting.set()
+        with slot.hold(background=True):
+            started.append(time.monotonic())
+
+    with slot.hold():
+        b = threading.Thread(target=background)
+        b.start()
+        waiting.wait(5)
+    ended.append(time.monotonic())
+    for _ in range(4):  # gaps of 0.1 s, shorter than the quiet period
+        time.sleep(0.1)
+        with slot.hold():
+            pass
+        ended.append(time.monotonic())
+    b.join(5)
+    assert started and started[0] >= ended[-1] + 0.3 - 0.01

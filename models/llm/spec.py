@@ -73,7 +73,8 @@ class Generator(Protocol):
         ...
 
     def stream(self, prompt: str, max_tokens: int) -> Iterator[str]:
-        """The same text as ``generate``, a piece at a time."""
+        """The same text as ``generate``, a piece at a time. A piece may be empty while the model still reads the
+        prompt: a reader that closes the stream there stops it before the rest of the prompt."""
         ...
 
     def choose(self, prompt: str, choices: Sequence[str]) -> list[float]:

@@ -260,6 +260,8 @@ def stream_answer(
     pieces: list[str] = []
     prompt = answer_prompt(question, [" ".join(p.text for p in block) for block in blocks])
     for piece in generator.stream(prompt, settings.max_tokens):
+        if not piece:
+            continue  # the model is still reading the prompt
         pieces.append(piece)
         yield piece
         if "\n" in piece:

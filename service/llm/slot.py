@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -11,21 +12,33 @@ from service.errors import Busy
 class GenerationSlot:
     """The single LLM context of this process. ``hold()`` waits for it; when ``max_waiting`` requests
     already wait, or the wait exceeds ``timeout``, it raises ``Busy`` (503 with Retry-After) instead of
-    letting requests pile up. Background holders only start when no request is waiting."""
+    letting requests pile up. Background holders only start when no request is waiting and none has held
+    the slot for ``quiet_s`` seconds: under a run of requests background work waits for a pause instead of
+    starting between two of them, where the next request would wait for its first step (a prompt's prefill,
+    which cannot stop part-way)."""
 
-    def __init__(self, timeout_s: float, max_waiting: int, retry_after_s: int) -> None:
+    def __init__(self, timeout_s: float, max_waiting: int, retry_after_s: int, quiet_s: float = 0.0) -> None:
         self.timeout_s = timeout_s
         self.max_waiting = max_waiting
         self.retry_after_s = retry_after_s
+        self.quiet_s = quiet_s
         self._cond = threading.Condition()
         self._busy = False
         self._waiting = 0
+        self._request_ended = float("-inf")  # time.monotonic() when the last request released the slot
+
+    def _quiet_for(self) -> float:
+        """Seconds left before background work may start (0: it may)."""
+        if self._busy or self._waiting:
+            return self.quiet_s or 1.0  # woken by notify_all when that changes
+        return max(0.0, self._request_ended + self.quiet_s - time.monotonic())
 
     @contextmanager
     def hold(self, background: bool = False) -> Iterator[None]:
         with self._cond:
             if background:
-                self._cond.wait_for(lambda: not self._busy and self._waiting == 0)
+                while (left := self._quiet_for()) > 0:
+                    self._cond.wait(left)
             else:
                 if self._waiting >= self.max_waiting:
                     raise Busy("the local model is busy with other requests", retry_after=self.retry_after_s)
@@ -43,6 +56,8 @@ class GenerationSlot:
         finally:
             with self._cond:
                 self._busy = False
+                if not background:
+                    self._request_ended = time.monotonic()
                 self._cond.notify_all()
 
     def waiting(self) -> int:
