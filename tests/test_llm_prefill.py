@@ -43,23 +43,44 @@ def test_stopping_between_parts_reads_no_more_of_the_prompt():
     assert generator.parts == [list(range(10))]
 
 
+def test_common_prefix_counts_shared_opening_tokens():
+    from models.llm.ort import common_prefix
+
+    assert common_prefix([1, 2, 3, 4], [1, 2, 9]) == 2
+    assert common_prefix([], [1]) == 0 and common_prefix([5, 6], [5, 6]) == 2
+
+
+def test_reading_from_a_kept_prefix_appends_only_the_rest():
+    generator = RecordingGenerator()
+    reading = _Prefill(generator, list(range(10)), 4, start=6)
+    assert list(reading) == [] and generator.parts == [[6, 7, 8, 9]] and reading.read == 10
+
+
 @pytest.mark.model
 @pytest.mark.llm
-def test_the_real_model_writes_the_same_text_whether_it_reads_the_prompt_whole_or_in_parts():
+def test_the_real_model_writes_the_same_text_whether_it_reads_the_prompt_whole_in_parts_or_after_a_kept_prefix():
     from models.llm.loader import load_qwen
     from models.llm.ort import OrtGenaiGenerator
 
     seed = next(SEEDS.glob("*.txt")).read_text(encoding="utf-8")
-    whole = load_qwen("qwen-0.5b", in_process=True)
-    assert isinstance(whole, OrtGenaiGenerator)
-    whole.prefill_chunk = 1_000_000  # the prompt in one step
-    prompts = [brief_prompt(seed[:3000].split(". ")), answer_prompt("When did Russia intervene in Syria?", [seed[:2500]])]
-    expected = [whole.generate(p, 40) for p in prompts]
-    expected_choice = whole.choose(prompts[1], ["yes", "no"])
-    whole.prefill_chunk = 32
+    model = load_qwen("qwen-0.5b", in_process=True)
+    assert isinstance(model, OrtGenaiGenerator)
+    prompts = [brief_prompt(seed[:3000].split(". ")), answer_prompt("When did Russia intervene in Syria?", [seed[:2500]]),
+               answer_prompt("Which Russian bases are in Syria?", [seed[:2500]])]
+    model.reuse_prefix, model.prefill_chunk = False, 1_000_000  # each prompt read whole, from nothing
+    expected = [model.generate(p, 40) for p in prompts]
+    expected_choice = model.choose(prompts[1], ["yes", "no"])
+    model.prefill_chunk = 32
     for prompt, text in zip(prompts, expected):
-        assert whole.count_tokens(prompt) > 3 * 32
-        pieces = list(whole.stream(prompt, 40))
+        assert model.count_tokens(prompt) > 3 * 32
+        pieces = list(model.stream(prompt, 40))
         assert pieces[:3] == ["", "", ""]  # one empty piece per part read but the last
         assert "".join(pieces) == text
-    assert whole.choose(prompts[1], ["yes", "no"]) == pytest.approx(expected_choice, abs=1e-3)
+    model.reuse_prefix = True  # each prompt read after what it shares with the one before
+    for _ in range(2):
+        assert [model.generate(p, 40) for p in prompts] == expected
+        assert model.choose(prompts[1], ["yes", "no"]) == pytest.approx(expected_choice, abs=1e-3)
+    stopped = model.stream(prompts[0], 40)
+    next(stopped)
+    stopped.close()  # stopped part-way through the prompt: the next call reads from what was read
+    assert model.generate(prompts[2], 40) == expected[2]

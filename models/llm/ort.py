@@ -29,18 +29,40 @@ def penalise_repeats(logits: np.ndarray, recent: Sequence[int], penalty: float) 
 PREFILL_CHUNK = 32
 
 
-class _Prefill:
-    """Iterating appends the prompt's tokens to ``value`` (an onnxruntime-genai generator) one part at a time,
-    yielding after each part but the last."""
+# One generator is kept between calls, with room for this many tokens, prompt and reply; a longer call gets a
+# generator of its own. A prompt is read from where it first differs from the prompt read before it (the kept
+# generator is rewound there): prompts share their opening (chat turns, preamble: ~30 tokens), and a question's
+# confirmation, a repeated question or one over the same passages share much more (docs/performance.md, "A
+# request during a background brief").
+KEPT_LENGTH = 2048
 
-    def __init__(self, value, tokens: Sequence[int], chunk: int) -> None:
+
+class _Prefill:
+    """Iterating appends the prompt's tokens from ``start`` on to ``value`` (an onnxruntime-genai generator)
+    one part at a time, yielding after each part but the last; ``read`` counts the tokens it holds."""
+
+    def __init__(self, value, tokens: Sequence[int], chunk: int, start: int = 0, kept: bool = False) -> None:
         self.value, self._tokens, self._chunk = value, tokens, max(1, chunk)
+        self.read = start
+        self.kept = kept  # the generator kept between calls (else one of this call's own)
 
     def __iter__(self) -> Iterator[None]:
-        for start in range(0, len(self._tokens), self._chunk):
-            if start:
+        first = self.read
+        for start in range(first, len(self._tokens), self._chunk):
+            if start > first:
                 yield
             self.value.append_tokens(self._tokens[start:start + self._chunk])
+            self.read = min(len(self._tokens), start + self._chunk)
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many tokens ``a`` and ``b`` share from their start."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 class OrtGenaiGenerator:
@@ -51,7 +73,7 @@ class OrtGenaiGenerator:
     penalty is applied to the logits here, between tokens."""
 
     def __init__(self, model_dir: Path, name: str, threads: int = 2, repeat_penalty: float = 1.1,
-                 repeat_last_n: int = 64, prefill_chunk: int = PREFILL_CHUNK) -> None:
+                 repeat_last_n: int = 64, prefill_chunk: int = PREFILL_CHUNK, reuse_prefix: bool = True) -> None:
         import onnxruntime_genai as og
 
         self._og = og
@@ -63,6 +85,8 @@ class OrtGenaiGenerator:
         self._tokenizer = og.Tokenizer(self._model)
         self._repeat = (repeat_penalty, repeat_last_n)
         self.prefill_chunk = prefill_chunk
+        self.reuse_prefix = reuse_prefix
+        self._kept: tuple[object, list[int]] | None = None  # a generator and the prompt tokens it holds
         self._lock = threading.Lock()
 
     def count_tokens(self, prompt: str) -> int:
@@ -91,30 +115,57 @@ class OrtGenaiGenerator:
         """The prompt's tokens and a greedy generator that has read them (the prefill), with room for
         ``max_tokens`` more. Callers hold the lock."""
         tokens, reading = self._reading(prompt, max_tokens)
-        for _ in reading:
-            pass
+        try:
+            for _ in reading:
+                pass
+        finally:
+            self._keep(reading, tokens)
         return tokens, reading.value
 
-    def _reading(self, prompt: str, max_tokens: int) -> tuple[Sequence[int], "_Prefill"]:
-        """The prompt's tokens and its prefill in steps of ``prefill_chunk`` tokens (iterate; ``value`` is
-        then the greedy generator that has read them). Callers hold the lock."""
-        tokens = self._tokenizer.encode(chatml(prompt))
+    def _reading(self, prompt: str, max_tokens: int) -> tuple[list[int], _Prefill]:
+        """The prompt's tokens and its prefill in steps of ``prefill_chunk`` tokens (iterate, then ``_keep``;
+        ``value`` is the greedy generator that has read them). With ``reuse_prefix`` the kept generator is
+        rewound to what this prompt shares with the one it read last, and reads the rest. Callers hold the
+        lock."""
+        tokens = [int(t) for t in self._tokenizer.encode(chatml(prompt))]
+        if self.reuse_prefix and len(tokens) + max_tokens <= KEPT_LENGTH:
+            if self._kept is None:
+                self._kept = (self._generator(KEPT_LENGTH), [])
+            generator, held = self._kept
+            self._kept = None  # taken for this call; ``_keep`` gives it back with what it read (a stop part-way too)
+            start = min(common_prefix(held, tokens), len(tokens) - 1)  # the last token gives the next logits
+            generator.rewind_to(start)
+            return tokens, _Prefill(generator, tokens, self.prefill_chunk, start, kept=True)
+        return tokens, _Prefill(self._generator(len(tokens) + max_tokens), tokens, self.prefill_chunk)
+
+    def _generator(self, max_length: int):
         params = self._og.GeneratorParams(self._model)
-        params.set_search_options(do_sample=False, max_length=len(tokens) + max_tokens, repetition_penalty=1.0)
-        return tokens, _Prefill(self._og.Generator(self._model, params), tokens, self.prefill_chunk)
+        params.set_search_options(do_sample=False, max_length=max_length, repetition_penalty=1.0)
+        return self._og.Generator(self._model, params)
+
+    def _keep(self, reading: _Prefill, tokens: list[int]) -> None:
+        """Keep a reused generator for the next call, with the prompt tokens it has read (what it wrote after
+        them is rewound next time)."""
+        if reading.kept:
+            self._kept = (reading.value, tokens[:reading.read])
 
     def stream(self, prompt: str, max_tokens: int) -> Iterator[str]:
         """Text pieces as tokens come, after an empty piece per ``prefill_chunk`` tokens of the prompt read
         but the last. Closing the iterator early stops before the next token or the next part of the prompt."""
         with self._lock:
             tokens, reading = self._reading(prompt, max_tokens)
-            for _ in reading:
-                yield ""  # still reading the prompt: a reader may stop the model here
+            try:
+                for _ in reading:
+                    yield ""  # still reading the prompt: a reader may stop the model here
+            finally:
+                self._keep(reading, tokens)
             generator = reading.value
             decoder = self._tokenizer.create_stream()
             penalty, last_n = self._repeat
             recent = list(tokens[-last_n:])
-            while not generator.is_done():
+            for _ in range(max_tokens):
+                if generator.is_done():
+                    break
                 if penalty != 1.0:
                     generator.set_logits(penalise_repeats(np.array(generator.get_logits()), recent, penalty))
                 generator.generate_next_token()
