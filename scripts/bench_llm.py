@@ -82,9 +82,9 @@ def stalls_while(work, probe, every_s: float = 0.05) -> dict:
 
 def answer_during_brief(engine, memo_id: str, question: str, delays: tuple[float, ...] = (0.3, 2.0)) -> dict:
     """Seconds to a generative answer asked ``delay`` s after a background brief of ``memo_id`` started (the
-    brief worker's call): at 0.3 s the model is still reading the brief's prompt (its prefill, which cannot
-    stop part-way), later it is writing, and the brief gives way at its next piece (``GaveWay``; the memo's
-    brief is left to write again)."""
+    brief worker's call): at 0.3 s the model is still reading the brief's prompt, later it is writing; the brief
+    gives way at its next step, a part of the prompt or a token (``GaveWay``; the memo's brief is left to write
+    again)."""
     import threading
 
     from service.brief.abstractive import GaveWay

@@ -65,7 +65,7 @@ DEFAULTS: dict[str, object] = {
     "LLM_MAX_WAITING": 4,
     "LLM_RETRY_AFTER_S": 10,
     # background briefs start only after this many seconds without a request for the model, so that a run of
-    # requests is not slowed by briefs started between them (each waits for a started brief's prefill)
+    # requests is not slowed by briefs started between them (each would wait for a started brief to give way)
     "LLM_QUIET_S": 2.0,
     "CHUNK_TOKENS": 128,
     "CHUNK_OVERLAP": 1,

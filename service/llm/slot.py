@@ -14,8 +14,7 @@ class GenerationSlot:
     already wait, or the wait exceeds ``timeout``, it raises ``Busy`` (503 with Retry-After) instead of
     letting requests pile up. Background holders only start when no request is waiting and none has held
     the slot for ``quiet_s`` seconds: under a run of requests background work waits for a pause instead of
-    starting between two of them, where the next request would wait for its first step (a prompt's prefill,
-    which cannot stop part-way)."""
+    starting between two of them, where the next request would wait for it to give way."""
 
     def __init__(self, timeout_s: float, max_waiting: int, retry_after_s: int, quiet_s: float = 0.0) -> None:
         self.timeout_s = timeout_s
@@ -27,17 +26,18 @@ class GenerationSlot:
         self._waiting = 0
         self._request_ended = float("-inf")  # time.monotonic() when the last request released the slot
 
-    def _quiet_for(self) -> float:
-        """Seconds left before background work may start (0: it may)."""
+    def _pause_left(self) -> float | None:
+        """Seconds before background work may start: 0 now, None while a request holds or waits for the slot
+        (the release wakes the waiters)."""
         if self._busy or self._waiting:
-            return self.quiet_s or 1.0  # woken by notify_all when that changes
+            return None
         return max(0.0, self._request_ended + self.quiet_s - time.monotonic())
 
     @contextmanager
     def hold(self, background: bool = False) -> Iterator[None]:
         with self._cond:
             if background:
-                while (left := self._quiet_for()) > 0:
+                while (left := self._pause_left()) != 0:
                     self._cond.wait(left)
             else:
                 if self._waiting >= self.max_waiting:
