@@ -24,8 +24,8 @@ def penalise_repeats(logits: np.ndarray, recent: Sequence[int], penalty: float) 
 
 # The prompt is read in parts of this many tokens, so that a reader can stop the model between two (a background
 # brief giving way to a request); the whole prompt in one part would be read in one uninterruptible step. With
-# qwen-1.5b on two cores a part of 32 takes about 0.4 s, and a 527-token prompt read in parts of 32 took no
-# longer than read whole (docs/llm.md, "Abstractive briefs").
+# qwen-1.5b on two cores a part of 32 takes about 0.4 s, and reading in parts was no slower than reading whole
+# (docs/performance.md, "A request during a background brief").
 PREFILL_CHUNK = 32
 
 
