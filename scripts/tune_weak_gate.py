@@ -4,15 +4,15 @@ apply candidate rules to the log offline.
 ``log`` runs ``memo eval qa --mode generative`` with the gate wide open: every grounded answer to a question
 the extractive tier abstains on (support at least ``--ask-below``) is let through, with what the service's
 checks would have seen written to ``--log``: the type check (``generative.answers_type``), the model's P(yes)
-(``generative.confirmation``), the memo text it read. The eval's own ``--json`` keeps every question's row, and
-an extractive run on the same data dir (``--extractive-json``, run first) gives each question's support.
-``sweep`` replays rules over those files: a weak answer a rule declines becomes an abstention, in the
-answerable pass and in the pass with the question's own memo filtered out, exactly as the service would
-decide, without running the model again.
+(``generative.confirmation``), the memo text it read, and the candidate signals of ``log``'s docstring. The
+eval's own ``--json`` keeps every question's row, and an extractive run on the same data dir (run first,
+``PREFIX-ex.json``) gives each question's support. ``sweep`` replays rules over those files: a weak answer a
+rule declines becomes an abstention, in the answerable pass and in the pass with the question's own memo
+filtered out, exactly as the service would decide, without running the model again.
 
-    MEMO_LLM=none .venv/bin/memo eval qa /tmp/news/lead_dev.jsonl --data-dir /tmp/ev/lead --json /tmp/ev/lead-ex.json
+    MEMO_LLM=none .venv/bin/memo eval qa /tmp/news/lead_dev.jsonl --data-dir /tmp/ev/lead --limit 80 --json /tmp/ev/lead-ex.json
     MEMO_LLM=qwen-1.5b MEMO_LLM_ASK_BELOW=0.3 .venv/bin/python scripts/tune_weak_gate.py log /tmp/news/lead_dev.jsonl --data-dir /tmp/ev/lead \\
-        --limit 80 --log /tmp/ev/lead-weak.json --json /tmp/ev/lead-gen.json
+        --limit 80 --log /tmp/ev/lead-weak.json --json /tmp/ev/lead-gen.json [--read p_n1 --read p_l3 ...]
     .venv/bin/python scripts/tune_weak_gate.py sweep lead=/tmp/ev/lead xquad=/tmp/ev/xquad ...
         (NAME=PREFIX: PREFIX-ex.json, PREFIX-gen.json and PREFIX-weak.json)
 """
@@ -30,10 +30,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 Rule = Callable[[dict], bool]
+# P(yes) logged besides the service's own, by what else the confirmation reads: (neighbours either side of the
+# answer sentence, the memo's first sentences) (``GenerativeSettings.verify_neighbours`` / ``verify_lead``)
+READS = {"p_n1": (1, 0), "p_l3": (0, 3), "p_n1_l3": (1, 3)}
 
 
-def log(argv: list[str], log_path: Path) -> None:
-    """``memo eval qa`` (``argv``) with every grounded weak answer let through and its checks logged."""
+def log(argv: list[str], log_path: Path, reads: list[str]) -> None:
+    """``memo eval qa`` (``argv``) with every grounded weak answer let through and its checks logged: besides
+    the service's confirmation ("p"), the ``reads`` of ``READS`` and "p_answer", how likely the model opened its
+    reply to the answer prompt with its answer rather than "unanswerable" (``generative.answering``)."""
     from service import engine as engine_mod
     from service.answer import generative
 
@@ -41,6 +46,11 @@ def log(argv: list[str], log_path: Path) -> None:
     calls = {"n": 0}
     pending: dict = {}
     real_ask, real_type, real_confirmation = engine_mod.Engine.ask, generative.answers_type, generative.confirmation
+    real_prompt, prompts = generative.answer_prompt, []
+
+    def answer_prompt(question, blocks):
+        prompts.append(real_prompt(question, blocks))
+        return prompts[-1]
 
     def ask(self, *args, **kwargs):  # evaluate_qa asks each question twice: answerable, then its memo filtered out
         calls["n"] += 1
@@ -53,15 +63,20 @@ def log(argv: list[str], log_path: Path) -> None:
                        type_ok=real_type(question, answer, phrases))
         return True
 
-    def confirmation(question, answer, context, generator):
-        entry = {**pending, "p": real_confirmation(question, answer, context, generator),
+    def confirmation(question, answer, context, generator, surroundings=None, neighbours=0, lead=0):
+        # first, while the model still holds the answer prompt (a one-token read)
+        p_answer = generative.answering(prompts[-1], answer, generator)
+        entry = {**pending, "p": real_confirmation(question, answer, context, generator), "p_answer": p_answer,
                  "read": [p.text for p in context if answer.span is not None and p.memo_id == answer.span.memo_id]}
+        for key, (n, m) in ((k, READS[k]) for k in reads):  # what the confirmation would say reading around
+            entry[key] = real_confirmation(question, answer, context, generator, surroundings, n, m)
         entries.append(entry)
         log_path.write_text(json.dumps(entries))
-        return 1.0  # sure: passes verify_min for any support of at least 0.2, so every weak answer stands
+        return 10.0  # more than any verify_min asks: every grounded weak answer stands (answers_type is logged too)
 
     engine_mod.Engine.ask = ask
     generative.answers_type, generative.confirmation = answers_type, confirmation
+    generative.answer_prompt = answer_prompt
     from service.cli import main
 
     sys.argv = ["memo", "eval", "qa", *argv, "--mode", "generative"]
@@ -114,30 +129,41 @@ def auc(right: list[float], wrong: list[float]) -> float:
     return sum(pairs) / len(pairs) if pairs else float("nan")
 
 
-def rules() -> dict[str, Rule]:
+def rules(keys: list[str]) -> dict[str, Rule]:
+    """Candidate rules, for each logged confirmation ``keys`` ("p": the service's own reading)."""
     found: dict[str, Rule] = {"no weak answers": lambda e: False, "every grounded weak answer": lambda e: True}
-    for low, p_min in itertools.product((0.3, 0.4), (0.5, 0.6, 0.7)):
-        found[f"support >= {low}, type, P(yes) >= {p_min}"] = (
-            lambda low, p_min: lambda e: e["support"] >= low and e["type_ok"] and e["p"] >= p_min)(low, p_min)
-    for low, weight, least in itertools.product((0.3, 0.4), (0.5, 1.0), (0.9, 1.0, 1.1, 1.2)):
-        found[f"support >= {low}, type, P(yes) + {weight} support >= {least}"] = (
-            lambda low, weight, least: lambda e: e["support"] >= low and e["type_ok"]
-            and e["p"] + weight * e["support"] >= least)(low, weight, least)
+    for key in keys:
+        for low, p_min in itertools.product((0.3, 0.4), (0.5, 0.6, 0.7)):
+            found[f"support >= {low}, type, {key} >= {p_min}"] = (
+                lambda key, low, p_min: lambda e: e["support"] >= low and e["type_ok"] and e[key] >= p_min
+            )(key, low, p_min)
+        for low, weight, least in itertools.product((0.3, 0.4), (0.5, 1.0), (0.9, 1.0, 1.1, 1.2)):
+            found[f"support >= {low}, type, {key} + {weight} support >= {least}"] = (
+                lambda key, low, weight, least: lambda e: e["support"] >= low and e["type_ok"]
+                and e[key] + weight * e["support"] >= least)(key, low, weight, least)
+    if "p_answer" in keys:  # the confirmation with how sure the model was to answer at all
+        for weight, least in itertools.product((0.25, 0.5), (1.1, 1.2, 1.3, 1.4)):
+            found[f"support >= 0.3, type, p + {weight} p_answer + 0.5 support >= {least}"] = (
+                lambda weight, least: lambda e: e["support"] >= 0.3 and e["type_ok"]
+                and e["p"] + weight * e["p_answer"] + 0.5 * e["support"] >= least)(weight, least)
     return found
 
 
 def sweep(sets: dict[str, str]) -> None:
     data = {name: load(prefix) for name, prefix in sets.items()}
+    # the readings every set logged
+    keys = ["p", *(k for k in [*READS, "p_answer"] if all(k in e for _, weak in data.values() for e in weak.values()))]
     for name, (_, weak) in data.items():
         entries = list(weak.values())
         right = [e for e in entries if e["right"]]
         wrong = [e for e in entries if not e["right"]]
-        print(f"{name}: {len(entries)} weak answers, {len(right)} right; AUC P(yes) "
-              f"{auc([e['p'] for e in right], [e['p'] for e in wrong]):.3f}, P(yes) + 0.5 support "
-              f"{auc([e['p'] + 0.5 * e['support'] for e in right], [e['p'] + 0.5 * e['support'] for e in wrong]):.3f}")
+        print(f"{name}: {len(entries)} weak answers, {len(right)} right; AUC", ", ".join(
+            f"{key} {auc([e[key] for e in right], [e[key] for e in wrong]):.3f} / + 0.5 support "
+            f"{auc([e[key] + 0.5 * e['support'] for e in right], [e[key] + 0.5 * e['support'] for e in wrong]):.3f}"
+            for key in keys))
     print("contained / answerable abstained / unanswerable abstained / confident wrong")
-    for label, rule in rules().items():
-        print(f"{label:52s}", "  ".join(f"{name} " + "/".join(f"{x:.3f}" for x in apply(*data[name], rule))
+    for label, rule in rules(keys).items():
+        print(f"{label:58s}", "  ".join(f"{name} " + "/".join(f"{x:.3f}" for x in apply(*data[name], rule))
                                         for name in data))
 
 
@@ -146,11 +172,13 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     logging = sub.add_parser("log", help="memo eval qa --mode generative, every weak answer let through and logged")
     logging.add_argument("--log", type=Path, required=True)
+    logging.add_argument("--read", dest="reads", action="append", choices=sorted(READS), default=[],
+                         help="also log the confirmation reading around the answer sentence this way (repeatable)")
     swept = sub.add_parser("sweep", help="candidate rules over logged runs")
     swept.add_argument("sets", nargs="+", metavar="NAME=PREFIX")
     args, rest = parser.parse_known_args()
     if args.command == "log":
-        log(rest, args.log)
+        log(rest, args.log, args.reads)
     else:
         sweep(dict(s.split("=", 1) for s in args.sets))
 

@@ -55,8 +55,9 @@ DEFAULTS: dict[str, object] = {
     "ASK_MODE": "auto",
     # generative answers: the model also reads questions whose support is below ABSTAIN_BELOW down to this
     # ("none": never), sentences down to 0.2, and an answer stands only when grounded, of the asked-for type
-    # and confirmed by the model with the support. "auto": the LLM's measured setting, 0.3 for qwen-1.5b,
-    # never for the others (qwen-0.5b's confirmation does not tell right from wrong; docs/quality.md)
+    # and confirmed by the model (with its odds of answering and the support). "auto": the LLM's measured
+    # setting, 0.3 for qwen-1.5b, never for the others (qwen-0.5b's confirmation does not tell right from
+    # wrong; docs/quality.md)
     "LLM_ASK_BELOW": "auto",
     # with an LLM: write abstractive briefs in a background thread after ingest
     "BRIEF_WORKER": True,

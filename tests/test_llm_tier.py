@@ -78,9 +78,11 @@ def test_a_weakly_supported_question_is_answered_when_the_model_grounds_it(make_
     body = ask(client, "When did Russia intervene militarily in Syria?")
     assert not body["abstained"] and body["grounding"] == "grounded" and body["answer"] == "2015"
     assert "intervened" in body["citations"][0]["quote"]
-    # the model answered, then confirmed its answer from the memo text it read
-    assert len(model.prompts) == 2 and "Proposed answer: 2015" in model.prompts[1]
-    assert "intervened in Syria" in model.prompts[1].split("<memo>\n")[1]
+    # the model answered, was asked again how likely it opens that reply with its answer, then confirmed its
+    # answer from the memo text it read
+    assert len(model.prompts) == 3 and model.prompts[1] == model.prompts[0]
+    assert "Proposed answer: 2015" in model.prompts[2]
+    assert "intervened in Syria" in model.prompts[2].split("<memo>\n")[1]
     # the stream ends the same way
     r = client.post("/ask", json={"question": "When did Russia intervene militarily in Syria?", "stream": True})
     assert '"grounding": "grounded"' in r.get_data(as_text=True)
@@ -100,7 +102,7 @@ def test_a_weakly_supported_answer_the_model_does_not_confirm_is_abstained(make_
     model.verdict = "No, the memo is about another intervention."
     body = ask(client, "When did Russia intervene militarily in Syria?")
     assert body["abstained"] and body["answer"] is None and body["grounding"] == "declined"
-    assert body["generated"] == "2015" and len(model.prompts) == 2
+    assert body["generated"] == "2015" and len(model.prompts) == 3
 
 
 def test_a_weakly_supported_answer_of_the_wrong_type_is_abstained_before_verification(make_client):
@@ -111,36 +113,121 @@ def test_a_weakly_supported_answer_of_the_wrong_type_is_abstained_before_verific
     assert body["generated"] == "2015" and len(model.prompts) == 1, "no confirmation asked for a wrong type"
 
 
-def test_a_weak_answer_stands_on_the_models_confirmation_and_its_support_together():
-    """P(yes) + 0.5 * support must reach 1.1: a confirmation of 0.8 carries an answer supported 0.62, not
-    one supported 0.58; a sure confirmation carries even a support of 0.22, a doubtful one (0.5) nothing."""
+def test_a_weak_answer_stands_on_the_models_confirmation_its_answering_and_its_support_together():
+    """P(yes) + 0.5 * P(answer rather than "unanswerable") + 0.5 * support must reach 1.3: a confirmation of
+    0.8 with odds 0.6 carries an answer supported 0.42, not one supported 0.38; sure of both, even a support of
+    0.22; a doubtful confirmation (0.5), nothing."""
+    import numpy as np
+
+    from service.answer.generative import GenerativeSettings, confirmed
+    from service.llm.prompts import answer_prompt
+    from service.types import Answer, Citation, Passage
+
+    class Leaning(ScriptedGenerator):
+        def __init__(self, p_yes, p_answer):
+            super().__init__()
+            self.p_yes, self.p_answer = p_yes, p_answer
+
+        def choose(self, prompt, choices):
+            self.prompts.append(prompt)
+            p = self.p_yes if choices == ("yes", "no") else self.p_answer
+            return [p, 1 - p]
+
+    text = "In 2015, the Russian military intervened in Syria."
+    passage = Passage("m1", 0, len(text), text, np.zeros(4, dtype=np.float32), 0.5)
+    span = Citation("m1", 3, 7, "2015", 0.4)
+    answer = Answer("2015", 0.3, False, (Citation("m1", 0, len(text), text, 0.4),), span, generated="2015")
+    question, settings = "When did Russia intervene in Syria?", GenerativeSettings()
+    prompt = answer_prompt(question, [text])
+    assert (settings.verify_support_weight, settings.verify_answer_weight, settings.verify_min) == (0.5, 0.5, 1.3)
+    verdict = lambda p_yes, p_answer, support: confirmed(question, answer, [passage], Leaning(p_yes, p_answer),
+                                                         settings, support, prompt=prompt)
+    assert verdict(0.8, 0.6, 0.42) and not verdict(0.8, 0.6, 0.38)
+    assert verdict(1.0, 1.0, 0.22) and not verdict(0.5, 1.0, 0.58)
+    # the model reads the passages of the answer's memo, with the question and the proposed answer
+    model = Leaning(0.9, 0.9)
+    assert confirmed(question, answer, [passage], model, settings, 0.5, prompt=prompt)
+    assert model.prompts[0] == prompt
+    assert "Proposed answer: 2015" in model.prompts[1] and text in model.prompts[1]
+
+
+def test_a_weak_answer_can_also_weigh_how_sure_the_model_was_to_answer_at_all():
+    """With ``verify_answer_weight`` the sum adds that weight times the model's odds of opening its reply to
+    the answer prompt with its answer rather than "unanswerable" (asked before the confirmation, while the
+    model still holds that prompt); without the prompt, or at weight 0, it is not asked."""
+    import numpy as np
+
+    from dataclasses import replace
+
+    from service.answer.generative import GenerativeSettings, confirmed
+    from service.llm.prompts import answer_prompt
+    from service.types import Answer, Citation, Passage
+
+    class Odds(ScriptedGenerator):
+        def __init__(self, p_yes, p_answer):
+            super().__init__()
+            self.p_yes, self.p_answer, self.asked = p_yes, p_answer, []
+
+        def choose(self, prompt, choices):
+            self.asked.append(tuple(choices))
+            return [self.p_yes, 1 - self.p_yes] if choices == ("yes", "no") else [self.p_answer, 1 - self.p_answer]
+
+    text = "In 2015, the Russian military intervened in Syria."
+    passage = Passage("m1", 0, len(text), text, np.zeros(4, dtype=np.float32), 0.5)
+    span = Citation("m1", 3, 7, "2015", 0.4)
+    answer = Answer("2015", 0.3, False, (Citation("m1", 0, len(text), text, 0.4),), span, generated="2015")
+    question = "When did Russia intervene in Syria?"
+    prompt = answer_prompt(question, [text])
+    settings = GenerativeSettings(verify_answer_weight=0.5, verify_min=1.25)
+    # 0.7 + 0.5 * 0.6 + 0.5 * 0.6 = 1.3 reaches 1.25; with the model unsure it would answer at all (0.2), 1.1 does not
+    sure, unsure = Odds(0.7, 0.6), Odds(0.7, 0.2)
+    assert confirmed(question, answer, [passage], sure, settings, 0.6, prompt=prompt)
+    assert not confirmed(question, answer, [passage], unsure, settings, 0.6, prompt=prompt)
+    assert sure.asked == [("2015", "unanswerable"), ("yes", "no")]
+    unasked = Odds(0.7, 0.6)
+    assert not confirmed(question, answer, [passage], unasked, settings, 0.6)
+    assert confirmed(question, answer, [passage], unasked, replace(settings, verify_answer_weight=0.0), 1.2,
+                     prompt=prompt)
+    assert unasked.asked == [("yes", "no"), ("yes", "no")]
+
+
+def test_the_confirmation_can_read_around_the_answer_sentence():
+    """With ``verify_neighbours`` / ``verify_lead`` the confirmation reads, besides the passages the model
+    answered from, the answer sentence's neighbours and its memo's opening sentences, in text order, once
+    each; without them it reads only those passages."""
     import numpy as np
 
     from service.answer.generative import GenerativeSettings, confirmed
     from service.types import Answer, Citation, Passage
 
-    class Leaning(ScriptedGenerator):
-        def __init__(self, p_yes):
-            super().__init__()
-            self.p_yes = p_yes
-
+    class Asked(ScriptedGenerator):
         def choose(self, prompt, choices):
             self.prompts.append(prompt)
-            return [self.p_yes, 1 - self.p_yes]
+            return [1.0, 0.0]
 
-    text = "In 2015, the Russian military intervened in Syria."
-    passage = Passage("m1", 0, len(text), text, np.zeros(4, dtype=np.float32), 0.5)
-    span = Citation("m1", 3, 7, "2015", 0.4)
-    answer = Answer("2015", 0.3, False, (Citation("m1", 0, len(text), text, 0.4),), span)
-    question, settings = "When did Russia intervene in Syria?", GenerativeSettings()
-    assert (settings.verify_support_weight, settings.verify_min) == (0.5, 1.1)
-    verdict = lambda p_yes, support: confirmed(question, answer, [passage], Leaning(p_yes), settings, support)
-    assert verdict(0.8, 0.62) and not verdict(0.8, 0.58)
-    assert verdict(1.0, 0.22) and not verdict(0.5, 0.69)
-    # the model reads the passages of the answer's memo, with the question and the proposed answer
-    model = Leaning(0.9)
-    assert confirmed(question, answer, [passage], model, settings, 0.5)
-    assert "Proposed answer: 2015" in model.prompts[0] and text in model.prompts[0]
+    memo = ["Sentebale was founded by Prince Harry.", "It works in Lesotho.", "The charity's chair resigned.",
+            "She cited a toxic atmosphere.", "Other news followed."]
+    starts = [sum(len(t) + 1 for t in memo[:i]) for i in range(len(memo))]
+    sentences = [Passage("m1", s, s + len(t), t, np.zeros(4, dtype=np.float32), 0.0) for s, t in zip(starts, memo)]
+    calls = []
+
+    def surroundings(passage, neighbours, lead):
+        calls.append((passage.start, neighbours, lead))
+        at = starts.index(passage.start)
+        keep = set(range(lead)) | set(range(max(0, at - neighbours), at + neighbours + 1))
+        return [sentences[i] for i in sorted(keep) if i < len(memo)]
+
+    source = sentences[2]
+    span = Citation("m1", source.start + 4, source.start + 9, "chair", 0.4)
+    answer = Answer("chair", 0.3, False, (Citation("m1", source.start, source.end, source.text, 0.4),), span)
+    question = "Who resigned from the charity?"
+    plain, around = Asked(), Asked()
+    assert confirmed(question, answer, [source], plain, GenerativeSettings(), 0.8, None, surroundings)
+    assert calls == [] and memo[1] not in plain.prompts[0] and source.text in plain.prompts[0]
+    settings = GenerativeSettings(verify_neighbours=1, verify_lead=1)
+    assert confirmed(question, answer, [source], around, settings, 0.8, None, surroundings)
+    assert calls == [(source.start, 1, 1)]
+    assert " ".join(memo[:4]) in around.prompts[0] and memo[4] not in around.prompts[0]
 
 
 def test_a_well_supported_answer_is_not_sent_to_verification(client):

@@ -43,14 +43,21 @@ class GenerativeSettings:
     ask_below: float | None = None
     # Such an answer must also be of the type the question asks for (``answers_type``) and, with
     # ``verify_below``, confirmed by the model: asked whether the memo text it came from says it answers the
-    # question (``confirmation``), the answer stands when the model's probability of "yes" (against "no") plus
-    # ``verify_support_weight`` times retrieval's support is at least ``verify_min``: the two signals tell right
-    # from wrong weak answers better together than either alone (AUC over the logged weak answers of qwen-1.5b,
-    # docs/quality.md). 0.5 and 1.1 were chosen on the first 80 questions of the news lead and digest dev sets
-    # and XQuAD dev as the setting that answers more news questions and changes nothing on XQuAD.
+    # question (``confirmation``), its probability of "yes" (against "no"), plus ``verify_answer_weight`` times
+    # how likely it was to open its reply with that answer rather than "unanswerable" (``answering``), plus
+    # ``verify_support_weight`` times retrieval's support, must reach ``verify_min``: the three signals tell
+    # right from wrong weak answers better together than any alone (AUC over the logged weak answers of
+    # qwen-1.5b, docs/quality.md). The weights and 1.3 were chosen on the first 80 questions of the news lead
+    # and digest dev sets and XQuAD dev, and held on the check sets.
     verify_below: bool = True
     verify_support_weight: float = 0.5
-    verify_min: float = 1.1
+    verify_answer_weight: float = 0.5
+    verify_min: float = 1.3
+    # What the confirmation reads besides the answer's memo passages the model answered from: the answer
+    # sentence's ``verify_neighbours`` either side and its memo's first ``verify_lead`` sentences. Both off:
+    # for qwen-1.5b neither told right from wrong weak answers better (news lead / digest dev, docs/quality.md).
+    verify_neighbours: int = 0
+    verify_lead: int = 0
     # A grounded answer's confidence: sigmoid(slope * logit(extractive confidence) + bias, + agree_bias when
     # the model's span overlaps the extractive answer). Fit on the grounded answers of qwen-0.5b over
     # XQuAD dev and the long news memos (docs/quality.md): answers that agree were right about 0.8 of the
@@ -183,12 +190,21 @@ def _carries(question: str, generated: str, kept: str) -> bool:
     return bool(new) and 2 * len(new & _new_words(question, kept)) > len(new)
 
 
-def confirmation(question: str, answer: Answer, context: list[Passage], generator: Generator) -> float:
-    """How sure the model is, shown the passages of the answer's memo that it read (``context``), that they
-    give ``answer`` for ``question``: its probability of replying "yes" rather than "no" (one prefill)."""
-    read = [p for p in context if answer.span is not None and p.memo_id == answer.span.memo_id]
+def confirmation(question: str, answer: Answer, context: list[Passage], generator: Generator,
+                 surroundings: Surroundings | None = None, neighbours: int = 0, lead: int = 0) -> float:
+    """How sure the model is, shown the passages of the answer's memo that it read (``context``), with the
+    answer sentence's ``neighbours`` either side and the memo's first ``lead`` sentences (``surroundings``),
+    that they give ``answer`` for ``question``: its probability of replying "yes" rather than "no" (one
+    prefill)."""
+    span = answer.span
+    read = [p for p in context if span is not None and p.memo_id == span.memo_id]
     if not read:
         return 0.0
+    source = next((p for p in read if p.start <= span.start < p.end), None)
+    if surroundings is not None and source is not None and (neighbours > 0 or lead > 0):
+        by_start = {p.start: p for p in surroundings(source, neighbours, lead)}
+        by_start.update((p.start, p) for p in read)
+        read = sorted(by_start.values(), key=lambda p: p.start)
     return generator.choose(verify_prompt(question, answer.answer or "", " ".join(p.text for p in read)),
                             ("yes", "no"))[0]
 
@@ -210,16 +226,28 @@ def asks_model(extractive: Answer, tentative: Tentative | None = None) -> bool:
     return not extractive.abstained or (tentative is not None and not tentative.answer.abstained)
 
 
+def answering(prompt: str, answer: Answer, generator: Generator) -> float:
+    """How likely the model, given the answer ``prompt``, opens its reply with ``answer`` (the text it wrote)
+    rather than "unanswerable" (one prefill: right after the answer, the model still holds the prompt)."""
+    return generator.choose(prompt, (answer.generated or answer.answer or "", "unanswerable"))[0]
+
+
 def confirmed(question: str, answer: Answer, context: list[Passage], generator: Generator,
-              settings: GenerativeSettings, support: float, phrases: Phrases | None = None) -> bool:
+              settings: GenerativeSettings, support: float, phrases: Phrases | None = None,
+              surroundings: Surroundings | None = None, prompt: str | None = None) -> bool:
     """Whether a weakly supported, grounded answer stands: of the type the question asks for and, with
-    ``verify_below``, confirmed by the model (its P(yes) plus the weighted ``support`` reaching ``verify_min``)."""
+    ``verify_below``, confirmed by the model: its P(yes), plus the weighted ``answering`` odds of the answer
+    ``prompt`` it answered and the weighted ``support``, reaching ``verify_min``."""
     if not answers_type(question, answer, phrases):
         return False
     if not settings.verify_below:
         return True
-    p = confirmation(question, answer, context, generator)
-    return p + settings.verify_support_weight * support >= settings.verify_min
+    score = settings.verify_support_weight * support
+    if settings.verify_answer_weight and prompt is not None:
+        score += settings.verify_answer_weight * answering(prompt, answer, generator)
+    score += confirmation(question, answer, context, generator, surroundings, settings.verify_neighbours,
+                          settings.verify_lead)
+    return score >= settings.verify_min
 
 
 def stream_answer(
@@ -269,6 +297,6 @@ def stream_answer(
     generated = "".join(pieces)
     answered = ground_answer(question, generated, context, extractive, phrases, settings)
     if weak_support is not None and answered.grounding == GROUNDED and not confirmed(
-            question, answered, context, generator, settings, weak_support, phrases):
+            question, answered, context, generator, settings, weak_support, phrases, surroundings, prompt):
         answered = _fallback(extractive, generated)
     yield answered

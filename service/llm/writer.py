@@ -43,7 +43,7 @@ def settings_for(generator_name: str, ask_below: float | str | None = AUTO) -> W
     """The writer settings measured best for this generator. ``ask_below`` (MEMO_LLM_ASK_BELOW; ``AUTO``: the
     generator's own, None: never): the model also reads weakly supported questions down to it, and sentences
     down to ``WEAK_MIN_SCORE``, checking such an answer before it stands (its type, then the model's
-    confirmation with the support)."""
+    confirmation with its odds of answering and the support: ``generative.confirmed``)."""
     settings = WriterSettings()
     answer = replace(settings.answer, **ANSWER_SETTINGS.get(generator_name, {}))
     if ask_below != AUTO:
