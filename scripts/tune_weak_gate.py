@@ -161,6 +161,9 @@ def sweep(sets: dict[str, str]) -> None:
             f"{key} {auc([e[key] for e in right], [e[key] for e in wrong]):.3f} / + 0.5 support "
             f"{auc([e[key] + 0.5 * e['support'] for e in right], [e[key] + 0.5 * e['support'] for e in wrong]):.3f}"
             for key in keys))
+        if "p_answer" in keys:  # the service's sum (GenerativeSettings.verify_*)
+            total = lambda e: e["p"] + 0.5 * e["p_answer"] + 0.5 * e["support"]
+            print(f"{name}: AUC p + 0.5 p_answer + 0.5 support {auc([total(e) for e in right], [total(e) for e in wrong]):.3f}")
     print("contained / answerable abstained / unanswerable abstained / confident wrong")
     for label, rule in rules(keys).items():
         print(f"{label:58s}", "  ".join(f"{name} " + "/".join(f"{x:.3f}" for x in apply(*data[name], rule))
