@@ -33,11 +33,27 @@ Rule = Callable[[dict], bool]
 # P(yes) logged besides the service's own, by what else the confirmation reads: (neighbours either side of the
 # answer sentence, the memo's first sentences) (``GenerativeSettings.verify_neighbours`` / ``verify_lead``)
 READS = {"p_n1": (1, 0), "p_l3": (0, 3), "p_n1_l3": (1, 3)}
+# P(yes) logged besides the service's own, by another wording of the confirmation's last instruction
+# (``prompts.VERIFY``'s, with the same memo text, question and answer)
+ASKS = {"p_details": "Check every detail the question gives (who, what, where, when) against the memo text. "
+                     "Does the memo text state all of them about the proposed answer? Reply yes or no.",
+        "p_event": "Is the memo text about the same event the question asks about, and does it give the proposed "
+                   "answer for it? Reply yes or no."}
 
 
-def log(argv: list[str], log_path: Path, reads: list[str]) -> None:
+def _asked(key: str, question: str, answer: str, read: list[str]) -> str:
+    """The confirmation prompt with ``ASKS[key]`` as its last instruction."""
+    from service.llm import prompts
+
+    instruction = ("Does the memo text say that the proposed answer is the answer to this question, about the same "
+                   "people, places and events? Reply yes or no.")
+    assert instruction in prompts.VERIFY, "the service's confirmation wording changed"
+    return prompts.verify_prompt(question, answer, " ".join(read)).replace(instruction, ASKS[key])
+
+
+def log(argv: list[str], log_path: Path, reads: list[str], asks: list[str]) -> None:
     """``memo eval qa`` (``argv``) with every grounded weak answer let through and its checks logged: besides
-    the service's confirmation ("p"), the ``reads`` of ``READS`` and "p_answer", how likely the model opened its
+    the service's confirmation ("p"), the ``reads`` of ``READS``, the ``asks`` of ``ASKS`` and "p_answer", how likely the model opened its
     reply to the answer prompt with its answer rather than "unanswerable" (``generative.answering``)."""
     from service import engine as engine_mod
     from service.answer import generative
@@ -70,6 +86,8 @@ def log(argv: list[str], log_path: Path, reads: list[str]) -> None:
                  "read": [p.text for p in context if answer.span is not None and p.memo_id == answer.span.memo_id]}
         for key, (n, m) in ((k, READS[k]) for k in reads):  # what the confirmation would say reading around
             entry[key] = real_confirmation(question, answer, context, generator, surroundings, n, m)
+        for key in asks:  # what it would say asked another way
+            entry[key] = generator.choose(_asked(key, question, answer.answer or "", entry["read"]), ("yes", "no"))[0]
         entries.append(entry)
         log_path.write_text(json.dumps(entries))
         return 10.0  # more than any verify_min asks: every grounded weak answer stands (answers_type is logged too)
@@ -141,18 +159,24 @@ def rules(keys: list[str]) -> dict[str, Rule]:
             found[f"support >= {low}, type, {key} + {weight} support >= {least}"] = (
                 lambda key, low, weight, least: lambda e: e["support"] >= low and e["type_ok"]
                 and e[key] + weight * e["support"] >= least)(key, low, weight, least)
-    if "p_answer" in keys:  # the confirmation with how sure the model was to answer at all
-        for weight, least in itertools.product((0.25, 0.5), (1.1, 1.2, 1.3, 1.4)):
-            found[f"support >= 0.3, type, p + {weight} p_answer + 0.5 support >= {least}"] = (
-                lambda weight, least: lambda e: e["support"] >= 0.3 and e["type_ok"]
-                and e["p"] + weight * e["p_answer"] + 0.5 * e["support"] >= least)(weight, least)
+    if "p_answer" in keys:  # a confirmation with how sure the model was to answer at all
+        for key, weight, least in itertools.product(_confirmations(keys), (0.25, 0.5), (1.1, 1.2, 1.3, 1.4)):
+            found[f"support >= 0.3, type, {key} + {weight} p_answer + 0.5 support >= {least}"] = (
+                lambda key, weight, least: lambda e: e["support"] >= 0.3 and e["type_ok"]
+                and e[key] + weight * e["p_answer"] + 0.5 * e["support"] >= least)(key, weight, least)
     return found
+
+
+def _confirmations(keys: list[str]) -> list[str]:
+    """The logged confirmations among ``keys``: the service's ("p") and the other readings and wordings."""
+    return [k for k in keys if k == "p" or k in READS or k in ASKS]
 
 
 def sweep(sets: dict[str, str]) -> None:
     data = {name: load(prefix) for name, prefix in sets.items()}
     # the readings every set logged
-    keys = ["p", *(k for k in [*READS, "p_answer"] if all(k in e for _, weak in data.values() for e in weak.values()))]
+    keys = ["p", *(k for k in [*READS, *ASKS, "p_answer"]
+                   if all(k in e for _, weak in data.values() for e in weak.values()))]
     for name, (_, weak) in data.items():
         entries = list(weak.values())
         right = [e for e in entries if e["right"]]
@@ -161,9 +185,11 @@ def sweep(sets: dict[str, str]) -> None:
             f"{key} {auc([e[key] for e in right], [e[key] for e in wrong]):.3f} / + 0.5 support "
             f"{auc([e[key] + 0.5 * e['support'] for e in right], [e[key] + 0.5 * e['support'] for e in wrong]):.3f}"
             for key in keys))
-        if "p_answer" in keys:  # the service's sum (GenerativeSettings.verify_*)
-            total = lambda e: e["p"] + 0.5 * e["p_answer"] + 0.5 * e["support"]
-            print(f"{name}: AUC p + 0.5 p_answer + 0.5 support {auc([total(e) for e in right], [total(e) for e in wrong]):.3f}")
+        if "p_answer" in keys:  # the service's sum (GenerativeSettings.verify_*), with each logged confirmation
+            for key in _confirmations(keys):
+                total = lambda e: e[key] + 0.5 * e["p_answer"] + 0.5 * e["support"]
+                print(f"{name}: AUC {key} + 0.5 p_answer + 0.5 support "
+                      f"{auc([total(e) for e in right], [total(e) for e in wrong]):.3f}")
     print("contained / answerable abstained / unanswerable abstained / confident wrong")
     for label, rule in rules(keys).items():
         print(f"{label:58s}", "  ".join(f"{name} " + "/".join(f"{x:.3f}" for x in apply(*data[name], rule))
@@ -177,11 +203,13 @@ def main() -> None:
     logging.add_argument("--log", type=Path, required=True)
     logging.add_argument("--read", dest="reads", action="append", choices=sorted(READS), default=[],
                          help="also log the confirmation reading around the answer sentence this way (repeatable)")
+    logging.add_argument("--ask", dest="asks", action="append", choices=sorted(ASKS), default=[],
+                         help="also log the confirmation asked this other way (repeatable)")
     swept = sub.add_parser("sweep", help="candidate rules over logged runs")
     swept.add_argument("sets", nargs="+", metavar="NAME=PREFIX")
     args, rest = parser.parse_known_args()
     if args.command == "log":
-        log(rest, args.log, args.reads)
+        log(rest, args.log, args.reads, args.asks)
     else:
         sweep(dict(s.split("=", 1) for s in args.sets))
 
