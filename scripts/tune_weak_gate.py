@@ -45,9 +45,7 @@ def _asked(key: str, question: str, answer: str, read: list[str]) -> str:
     """The confirmation prompt with ``ASKS[key]`` as its last instruction."""
     from service.llm import prompts
 
-    instruction = ("Does the memo text say that the proposed answer is the answer to this question, about the same "
-                   "people, places and events? Reply yes or no.")
-    assert instruction in prompts.VERIFY, "the service's confirmation wording changed"
+    instruction = next(line for line in prompts.VERIFY.splitlines() if line.endswith("Reply yes or no."))
     return prompts.verify_prompt(question, answer, " ".join(read)).replace(instruction, ASKS[key])
 
 

@@ -113,32 +113,44 @@ def test_a_weakly_supported_answer_of_the_wrong_type_is_abstained_before_verific
     assert body["generated"] == "2015" and len(model.prompts) == 1, "no confirmation asked for a wrong type"
 
 
+class Leaning(ScriptedGenerator):
+    """A model whose P(yes) to a confirmation and P(its answer rather than "unanswerable") are given; it
+    records the prompts and the choices it is asked."""
+
+    def __init__(self, p_yes, p_answer=1.0):
+        super().__init__()
+        self.p_yes, self.p_answer, self.asked = p_yes, p_answer, []
+
+    def choose(self, prompt, choices):
+        self.prompts.append(prompt)
+        self.asked.append(tuple(choices))
+        p = self.p_yes if tuple(choices) == ("yes", "no") else self.p_answer
+        return [p, 1 - p]
+
+
+def weak_2015():
+    """A question, the one passage the model read, its grounded answer "2015" and the answer prompt."""
+    import numpy as np
+
+    from service.llm.prompts import answer_prompt
+    from service.types import Answer, Citation, Passage
+
+    text = "In 2015, the Russian military intervened in Syria."
+    passage = Passage("m1", 0, len(text), text, np.zeros(4, dtype=np.float32), 0.5)
+    answer = Answer("2015", 0.3, False, (Citation("m1", 0, len(text), text, 0.4),), Citation("m1", 3, 7, "2015", 0.4),
+                    generated="2015")
+    question = "When did Russia intervene in Syria?"
+    return question, passage, answer, answer_prompt(question, [text])
+
+
 def test_a_weak_answer_stands_on_the_models_confirmation_its_answering_and_its_support_together():
     """P(yes) + 0.5 * P(answer rather than "unanswerable") + 0.5 * support must reach 1.3: a confirmation of
     0.8 with odds 0.6 carries an answer supported 0.42, not one supported 0.38; sure of both, even a support of
     0.22; a doubtful confirmation (0.5), nothing."""
-    import numpy as np
-
     from service.answer.generative import GenerativeSettings, confirmed
-    from service.llm.prompts import answer_prompt
-    from service.types import Answer, Citation, Passage
 
-    class Leaning(ScriptedGenerator):
-        def __init__(self, p_yes, p_answer):
-            super().__init__()
-            self.p_yes, self.p_answer = p_yes, p_answer
-
-        def choose(self, prompt, choices):
-            self.prompts.append(prompt)
-            p = self.p_yes if choices == ("yes", "no") else self.p_answer
-            return [p, 1 - p]
-
-    text = "In 2015, the Russian military intervened in Syria."
-    passage = Passage("m1", 0, len(text), text, np.zeros(4, dtype=np.float32), 0.5)
-    span = Citation("m1", 3, 7, "2015", 0.4)
-    answer = Answer("2015", 0.3, False, (Citation("m1", 0, len(text), text, 0.4),), span, generated="2015")
-    question, settings = "When did Russia intervene in Syria?", GenerativeSettings()
-    prompt = answer_prompt(question, [text])
+    question, passage, answer, prompt = weak_2015()
+    settings = GenerativeSettings()
     assert (settings.verify_support_weight, settings.verify_answer_weight, settings.verify_min) == (0.5, 0.5, 1.3)
     verdict = lambda p_yes, p_answer, support: confirmed(question, answer, [passage], Leaning(p_yes, p_answer),
                                                          settings, support, prompt=prompt)
@@ -148,43 +160,25 @@ def test_a_weak_answer_stands_on_the_models_confirmation_its_answering_and_its_s
     model = Leaning(0.9, 0.9)
     assert confirmed(question, answer, [passage], model, settings, 0.5, prompt=prompt)
     assert model.prompts[0] == prompt
-    assert "Proposed answer: 2015" in model.prompts[1] and text in model.prompts[1]
+    assert "Proposed answer: 2015" in model.prompts[1] and passage.text in model.prompts[1]
 
 
 def test_a_weak_answer_can_also_weigh_how_sure_the_model_was_to_answer_at_all():
     """With ``verify_answer_weight`` the sum adds that weight times the model's odds of opening its reply to
     the answer prompt with its answer rather than "unanswerable" (asked before the confirmation, while the
     model still holds that prompt); without the prompt, or at weight 0, it is not asked."""
-    import numpy as np
-
     from dataclasses import replace
 
     from service.answer.generative import GenerativeSettings, confirmed
-    from service.llm.prompts import answer_prompt
-    from service.types import Answer, Citation, Passage
 
-    class Odds(ScriptedGenerator):
-        def __init__(self, p_yes, p_answer):
-            super().__init__()
-            self.p_yes, self.p_answer, self.asked = p_yes, p_answer, []
-
-        def choose(self, prompt, choices):
-            self.asked.append(tuple(choices))
-            return [self.p_yes, 1 - self.p_yes] if choices == ("yes", "no") else [self.p_answer, 1 - self.p_answer]
-
-    text = "In 2015, the Russian military intervened in Syria."
-    passage = Passage("m1", 0, len(text), text, np.zeros(4, dtype=np.float32), 0.5)
-    span = Citation("m1", 3, 7, "2015", 0.4)
-    answer = Answer("2015", 0.3, False, (Citation("m1", 0, len(text), text, 0.4),), span, generated="2015")
-    question = "When did Russia intervene in Syria?"
-    prompt = answer_prompt(question, [text])
+    question, passage, answer, prompt = weak_2015()
     settings = GenerativeSettings(verify_answer_weight=0.5, verify_min=1.25)
     # 0.7 + 0.5 * 0.6 + 0.5 * 0.6 = 1.3 reaches 1.25; with the model unsure it would answer at all (0.2), 1.1 does not
-    sure, unsure = Odds(0.7, 0.6), Odds(0.7, 0.2)
+    sure, unsure = Leaning(0.7, 0.6), Leaning(0.7, 0.2)
     assert confirmed(question, answer, [passage], sure, settings, 0.6, prompt=prompt)
     assert not confirmed(question, answer, [passage], unsure, settings, 0.6, prompt=prompt)
     assert sure.asked == [("2015", "unanswerable"), ("yes", "no")]
-    unasked = Odds(0.7, 0.6)
+    unasked = Leaning(0.7, 0.6)
     assert not confirmed(question, answer, [passage], unasked, settings, 0.6)
     assert confirmed(question, answer, [passage], unasked, replace(settings, verify_answer_weight=0.0), 1.2,
                      prompt=prompt)
@@ -199,11 +193,6 @@ def test_the_confirmation_can_read_around_the_answer_sentence():
 
     from service.answer.generative import GenerativeSettings, confirmed
     from service.types import Answer, Citation, Passage
-
-    class Asked(ScriptedGenerator):
-        def choose(self, prompt, choices):
-            self.prompts.append(prompt)
-            return [1.0, 0.0]
 
     memo = ["Sentebale was founded by Prince Harry.", "It works in Lesotho.", "The charity's chair resigned.",
             "She cited a toxic atmosphere.", "Other news followed."]
@@ -221,7 +210,7 @@ def test_the_confirmation_can_read_around_the_answer_sentence():
     span = Citation("m1", source.start + 4, source.start + 9, "chair", 0.4)
     answer = Answer("chair", 0.3, False, (Citation("m1", source.start, source.end, source.text, 0.4),), span)
     question = "Who resigned from the charity?"
-    plain, around = Asked(), Asked()
+    plain, around = Leaning(1.0), Leaning(1.0)
     assert confirmed(question, answer, [source], plain, GenerativeSettings(), 0.8, None, surroundings)
     assert calls == [] and memo[1] not in plain.prompts[0] and source.text in plain.prompts[0]
     settings = GenerativeSettings(verify_neighbours=1, verify_lead=1)

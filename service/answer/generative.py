@@ -90,10 +90,18 @@ def context_for(scored: list[tuple[float, Passage]], settings: GenerativeSetting
     # reading around the best sentence fetches its memo's sentences: only when something around it is read
     reads_around = surroundings is not None and (settings.neighbours > 0 or settings.lead > 0)
     around = surroundings(best[0], settings.neighbours, settings.lead) if reads_around else [best[0]]
-    blocks: dict[str, dict[int, Passage]] = {}
+    blocks: dict[str, list[Passage]] = {}
     for passage in [*around, *best[1:]]:
-        blocks.setdefault(passage.memo_id, {}).setdefault(passage.start, passage)
-    return [sorted(block.values(), key=lambda p: p.start) for block in blocks.values()]
+        blocks.setdefault(passage.memo_id, []).append(passage)
+    return [in_text_order(block) for block in blocks.values()]
+
+
+def in_text_order(passages: list[Passage]) -> list[Passage]:
+    """One memo's ``passages`` in text order, each sentence once (the first given)."""
+    by_start: dict[int, Passage] = {}
+    for passage in passages:
+        by_start.setdefault(passage.start, passage)
+    return sorted(by_start.values(), key=lambda p: p.start)
 
 
 Phrases = Callable[[str, bool], list[Phrase]]
@@ -202,9 +210,7 @@ def confirmation(question: str, answer: Answer, context: list[Passage], generato
         return 0.0
     source = next((p for p in read if p.start <= span.start < p.end), None)
     if surroundings is not None and source is not None and (neighbours > 0 or lead > 0):
-        by_start = {p.start: p for p in surroundings(source, neighbours, lead)}
-        by_start.update((p.start, p) for p in read)
-        read = sorted(by_start.values(), key=lambda p: p.start)
+        read = in_text_order([*read, *surroundings(source, neighbours, lead)])
     return generator.choose(verify_prompt(question, answer.answer or "", " ".join(p.text for p in read)),
                             ("yes", "no"))[0]
 
