@@ -12,7 +12,7 @@ filtered out, exactly as the service would decide, without running the model aga
 
     MEMO_LLM=none .venv/bin/memo eval qa /tmp/news/lead_dev.jsonl --data-dir /tmp/ev/lead --limit 80 --json /tmp/ev/lead-ex.json
     MEMO_LLM=qwen-1.5b MEMO_LLM_ASK_BELOW=0.3 .venv/bin/python scripts/tune_weak_gate.py log /tmp/news/lead_dev.jsonl --data-dir /tmp/ev/lead \\
-        --limit 80 --log /tmp/ev/lead-weak.json --json /tmp/ev/lead-gen.json [--read p_n1 --read p_l3 ...]
+        --limit 80 --log /tmp/ev/lead-weak.json --json /tmp/ev/lead-gen.json [--read p_n1 --read p_l3 ...] [--depth 10]
     .venv/bin/python scripts/tune_weak_gate.py sweep lead=/tmp/ev/lead xquad=/tmp/ev/xquad ...
         (NAME=PREFIX: PREFIX-ex.json, PREFIX-gen.json and PREFIX-weak.json)
 """
@@ -49,12 +49,23 @@ def _asked(key: str, question: str, answer: str, read: list[str]) -> str:
     return prompts.verify_prompt(question, answer, " ".join(read)).replace(instruction, ASKS[key])
 
 
-def log(argv: list[str], log_path: Path, reads: list[str], asks: list[str]) -> None:
+def log(argv: list[str], log_path: Path, reads: list[str], asks: list[str], depth: int | None = None) -> None:
     """``memo eval qa`` (``argv``) with every grounded weak answer let through and its checks logged: besides
     the service's confirmation ("p"), the ``reads`` of ``READS``, the ``asks`` of ``ASKS`` and "p_answer", how likely the model opened its
-    reply to the answer prompt with its answer rather than "unanswerable" (``generative.answering``)."""
+    reply to the answer prompt with its answer rather than "unanswerable" (``generative.answering``). ``depth``:
+    the model's sentences come from that many best chunks (``GenerativeSettings.depth``)."""
+    from dataclasses import replace
+
     from service import engine as engine_mod
     from service.answer import generative
+
+    real_settings_for = engine_mod.settings_for
+
+    def settings_for(*args, **kwargs):  # the engine's writer settings, with ``depth``
+        settings = real_settings_for(*args, **kwargs)
+        return settings if depth is None else replace(settings, answer=replace(settings.answer, depth=depth))
+
+    engine_mod.settings_for = settings_for
 
     entries: list[dict] = []
     calls = {"n": 0}
@@ -203,11 +214,13 @@ def main() -> None:
                          help="also log the confirmation reading around the answer sentence this way (repeatable)")
     logging.add_argument("--ask", dest="asks", action="append", choices=sorted(ASKS), default=[],
                          help="also log the confirmation asked this other way (repeatable)")
+    logging.add_argument("--depth", type=int, help="the model chooses its sentences from this many best chunks "
+                         "(GenerativeSettings.depth; default: the generator's own)")
     swept = sub.add_parser("sweep", help="candidate rules over logged runs")
     swept.add_argument("sets", nargs="+", metavar="NAME=PREFIX")
     args, rest = parser.parse_known_args()
     if args.command == "log":
-        log(rest, args.log, args.reads, args.asks)
+        log(rest, args.log, args.reads, args.asks, args.depth)
     else:
         sweep(dict(s.split("=", 1) for s in args.sets))
 

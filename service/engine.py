@@ -237,14 +237,19 @@ class Engine:
         self.entity_reader.settle()
         return self.storage.memos.facets(where, entity_limit)
 
-    def _retrieve(self, text: str, field_name: str, k: int, where: MemoFilter | None) -> Retrieved:
+    def _retrieve(self, text: str, field_name: str, k: int, where: MemoFilter | None, depth: int = 0) -> Retrieved:
         return retrieve(self.storage, self.embedder, text, field_name, k, self._entities_read(where),
-                        self.settings.retrieval)
+                        self.settings.retrieval, depth)
 
-    def _answer(self, question: str, k: int, where: MemoFilter | None):
-        found = self._retrieve(question, "question", k, where)
+    def _answer(self, question: str, k: int, where: MemoFilter | None, depth: int = 0):
+        """The cleaned question, the scored sentences of the ``k`` best chunks, the extractive answer from them,
+        and the sentences a model chooses what to read from: those of the ``depth`` best chunks, scored the
+        same way (the same list when ``depth`` is at most ``k``)."""
+        found = self._retrieve(question, "question", k, where, depth)
         scored = answering.score_passages(found.text, found.vector, found.passages, self.settings.answer, found.weights)
-        return found.text, scored, answering.decide(found.text, scored, self.settings.answer, self.phrases.phrases)
+        read = scored if found.deeper is found.passages else answering.score_passages(
+            found.text, found.vector, found.deeper, self.settings.answer, found.weights)
+        return found.text, scored, answering.decide(found.text, scored, self.settings.answer, self.phrases.phrases), read
 
     def _tentative(self, writer: Writer, question: str, scored: list[tuple[float, Passage]],
                    result: Answer) -> Tentative | None:
@@ -277,19 +282,21 @@ class Engine:
         stands. No ``mode``: the configured default (``settings.ask_mode``)."""
         mode = mode or self.settings.ask_mode
         writer = self._require_writer() if mode == "generative" else None
-        question, scored, result = self._answer(question, k, where)
-        if writer is not None:
-            result = writer.answer(question, scored, result, self.phrases.phrases, self._surroundings,
-                                   self._tentative(writer, question, scored, result))
+        if writer is None:
+            result = self._answer(question, k, where)[2]
+            return result, self._cited(result)
+        question, scored, extractive, read = self._answer(question, k, where, writer.settings.answer.depth)
+        result = writer.answer(question, read, extractive, self.phrases.phrases, self._surroundings,
+                               self._tentative(writer, question, scored, extractive))
         return result, self._cited(result)
 
     def ask_stream(self, question: str, k: int = 5, where: MemoFilter | None = None
                    ) -> Iterator[str | tuple[Answer, dict[str, MemoInfo]]]:
         """The generative answer's tokens as they come, then ``(answer, cited memos)`` last."""
         writer = self._require_writer()
-        question, scored, extractive = self._answer(question, k, where)
+        question, scored, extractive, read = self._answer(question, k, where, writer.settings.answer.depth)
         tentative = self._tentative(writer, question, scored, extractive)
-        for item in writer.stream_answer(question, scored, extractive, self.phrases.phrases, self._surroundings,
+        for item in writer.stream_answer(question, read, extractive, self.phrases.phrases, self._surroundings,
                                          tentative):
             yield (item, self._cited(item)) if isinstance(item, Answer) else item
 

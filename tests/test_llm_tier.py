@@ -648,3 +648,25 @@ def test_llm_ask_below_sets_the_weak_support_gate_and_the_sentences_read(make_cl
     assert make_client(LLM_ASK_BELOW="none").application.extensions["memo"].writer.settings.answer.ask_below is None
     with pytest.raises(ValueError, match="MEMO_LLM_ASK_BELOW"):
         make_client(LLM_ASK_BELOW=1.5)
+
+
+def test_the_model_chooses_its_sentences_from_the_writers_depth_of_chunks_not_the_questions_k(config, tmp_path):
+    from dataclasses import replace
+
+    app = create_app({**config, "LLM": "fake", "DATA_DIR": str(tmp_path / "data")})
+    try:
+        first = "The Tartus naval facility was repaired in 1990 by the port crews."
+        second = "A second report: the Tartus naval facility canteen was repainted in 1992."
+        for text in (first, second):
+            assert app.test_client().post("/memos", json={"text": text}).status_code == 201
+        writer = app.extensions["memo"].writer
+        question = "When was the Tartus naval facility repaired?"
+        for depth, read in ((0, [first]), (1, [first]), (5, [first, second])):
+            writer.settings = replace(writer.settings, answer=replace(writer.settings.answer, depth=depth))
+            body = ask(app.test_client(), question, k=1)
+            block = generator(app).prompts[-1].split("<memo>\n", 1)[1].split("\n</memo>", 1)[0]
+            assert block.split("\n\n") == read, depth
+            # the extractive answer, its support and citations stay those of the k best chunks
+            assert [c["quote"] for c in body["citations"]] == [first], depth
+    finally:
+        app.extensions["memo"].close()

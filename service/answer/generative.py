@@ -31,6 +31,11 @@ class GenerativeSettings:
     # 0.508 / 0.454); qwen-1.5b also read worse with 3 lead sentences and a neighbour either side (news lead
     # set with the weak-support gate: contained 0.713 / 0.688), so both are off (docs/llm.md).
     sentences: int = 3
+    # They can be chosen among the sentences of the ``depth`` best chunks when that is more than the question's
+    # k (0: the k chunks, as the extractive answer; its support, citations and the gate stay those of the k
+    # either way). With qwen-1.5b and 10 the model found more right answers on the news dev sets, but from
+    # memos outside the 5 best chunks, whose support is weak: the gate declined them (docs/quality.md).
+    depth: int = 0
     neighbours: int = 0
     lead: int = 0
     max_tokens: int = 32

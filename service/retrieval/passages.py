@@ -17,12 +17,15 @@ from service.types import Hit, MemoFilter, Passage
 
 @dataclass(frozen=True)
 class Retrieved:
-    """A cleaned question, its embedding, the candidate sentences and the IDF weights of its words."""
+    """A cleaned question, its embedding, the candidate sentences and the IDF weights of its words;
+    ``deeper``: the sentences of the best ``depth`` chunks when a deeper look was asked for (a superset of
+    ``passages``), else ``passages`` itself."""
 
     text: str
     vector: np.ndarray
     passages: list[Passage]
     weights: dict[str, float]
+    deeper: list[Passage]
 
 
 def collect_passages(memos: MemoRepository, embedder: Embedder, hits: list[Hit]) -> list[Passage]:
@@ -45,9 +48,11 @@ def collect_passages(memos: MemoRepository, embedder: Embedder, hits: list[Hit])
 
 
 def retrieve(storage: Storage, embedder: Embedder, text: str, field_name: str, k: int, where: MemoFilter | None,
-             settings: RetrievalSettings) -> Retrieved:
+             settings: RetrievalSettings, depth: int = 0) -> Retrieved:
     """The sentences of the ``k`` best chunks for ``text`` (InvalidInput naming ``field_name`` when it is
-    empty)."""
+    empty), and with ``depth`` > ``k`` those of the best ``depth`` chunks too (one search: the first ``k``
+    are the same either way while ``depth`` is at most ``settings.depth``, the candidates fusion takes
+    from each list)."""
     text = " ".join(text.split())
     if not text:
         raise InvalidInput({field_name: [f"{field_name} is empty"]})
@@ -55,10 +60,11 @@ def retrieve(storage: Storage, embedder: Embedder, text: str, field_name: str, k
     # One snapshot for chunks, texts and sentences: an update committed half-way through must not
     # pair the old text with the new sentence offsets (quotes would stop matching the memo).
     with storage.snapshot():
-        hits = search_chunks(storage.chunks, vector, text, k, where or MemoFilter(), settings)
-        passages = collect_passages(storage.memos, embedder, hits)
+        hits = search_chunks(storage.chunks, vector, text, max(k, depth), where or MemoFilter(), settings)
+        passages = collect_passages(storage.memos, embedder, hits[:k])
+        deeper = collect_passages(storage.memos, embedder, hits) if len(hits) > k else passages
         weights = term_weights(storage.chunks, terms(text))
-    return Retrieved(text, vector, passages, weights)
+    return Retrieved(text, vector, passages, weights, deeper)
 
 
 def surroundings(memos: MemoRepository, embedder: Embedder, passage: Passage, neighbours: int, lead: int
