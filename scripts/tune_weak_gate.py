@@ -52,8 +52,10 @@ def _asked(key: str, question: str, answer: str, read: list[str]) -> str:
 def log(argv: list[str], log_path: Path, reads: list[str], asks: list[str], depth: int | None = None) -> None:
     """``memo eval qa`` (``argv``) with every grounded weak answer let through and its checks logged: besides
     the service's confirmation ("p"), the ``reads`` of ``READS``, the ``asks`` of ``ASKS`` and "p_answer", how likely the model opened its
-    reply to the answer prompt with its answer rather than "unanswerable" (``generative.answering``). ``depth``:
-    the model's sentences come from that many best chunks (``GenerativeSettings.depth``)."""
+    reply to the answer prompt with its answer rather than "unanswerable" (``generative.answering``), and
+    "support_read", the support of the sentences the model chose from (those of the ``depth`` best chunks,
+    ``GenerativeSettings.depth``; the k's without it). Run with ``MEMO_LLM_ASK_BELOW`` under 0.3 to let
+    ``sweep`` replay lower floors for asking the model."""
     from dataclasses import replace
 
     from service import engine as engine_mod
@@ -66,6 +68,17 @@ def log(argv: list[str], log_path: Path, reads: list[str], asks: list[str], dept
         return settings if depth is None else replace(settings, answer=replace(settings.answer, depth=depth))
 
     engine_mod.settings_for = settings_for
+    from service.answer import extractive as answering
+
+    real_answer, read_support = engine_mod.Engine._answer, {}
+
+    def _answer(self, *args, **kwargs):  # the support of the sentences the model chooses from (the depth's)
+        found = real_answer(self, *args, **kwargs)
+        read_support["last"] = answering.support(found[3], self.settings.answer)
+        read_support["k"] = answering.support(found[1], self.settings.answer)
+        return found
+
+    engine_mod.Engine._answer = _answer
 
     entries: list[dict] = []
     calls = {"n": 0}
@@ -85,6 +98,7 @@ def log(argv: list[str], log_path: Path, reads: list[str], asks: list[str], dept
         pending.clear()
         pending.update(call=calls["n"], phase="main" if calls["n"] % 2 else "blind", question=question,
                        answer=answer.answer, memo=answer.span.memo_id if answer.span else None,
+                       support_read=read_support.get("last"), support_k=read_support.get("k"),
                        type_ok=real_type(question, answer, phrases))
         return True
 
@@ -173,6 +187,11 @@ def rules(keys: list[str]) -> dict[str, Rule]:
             found[f"support >= 0.3, type, {key} + {weight} p_answer + 0.5 support >= {least}"] = (
                 lambda key, weight, least: lambda e: e["support"] >= 0.3 and e["type_ok"]
                 and e[key] + weight * e["p_answer"] + 0.5 * e["support"] >= least)(key, weight, least)
+        # the floor under which the model is not asked, and the support of what it chose from instead of the k's
+        for floor, key, least in itertools.product((0.1, 0.2, 0.3), ("support", "support_read"), (1.2, 1.3, 1.4)):
+            found[f"{key} >= {floor}, type, p + 0.5 p_answer + 0.5 {key} >= {least}"] = (
+                lambda floor, key, least: lambda e: e.get(key) is not None and e[key] >= floor and e["type_ok"]
+                and e["p"] + 0.5 * e["p_answer"] + 0.5 * e[key] >= least)(floor, key, least)
     return found
 
 
