@@ -54,7 +54,8 @@ def log(argv: list[str], log_path: Path, reads: list[str], asks: list[str], dept
     the service's confirmation ("p"), the ``reads`` of ``READS``, the ``asks`` of ``ASKS`` and "p_answer", how likely the model opened its
     reply to the answer prompt with its answer rather than "unanswerable" (``generative.answering``), and
     "support_read", the support of the sentences the model chose from (those of the ``depth`` best chunks,
-    ``GenerativeSettings.depth``; the k's without it). Run with ``MEMO_LLM_ASK_BELOW`` under 0.3 to let
+    ``GenerativeSettings.depth``; the k's without it) beside "support_k", that of the k's (``load`` checks it
+    against the extractive run's). Run with ``MEMO_LLM_ASK_BELOW`` under 0.3 to let
     ``sweep`` replay lower floors for asking the model."""
     from dataclasses import replace
 
@@ -146,6 +147,8 @@ def load(prefix: str) -> tuple[list[dict], dict[int, dict]]:
         main = entry["phase"] == "main"
         entry["right"] = main and row["answered"] and row["contained"]
         entry["support"] = _support(ex["confidence"] if main else ex["blind_confidence"])
+        # the log's own record of it, where there is one: the extractive run must be of the same data dir
+        assert abs(entry.get("support_k", entry["support"]) - entry["support"]) < 0.01, (entry["question"], prefix)
         weak[2 * index + (0 if main else 1)] = entry
     return rows, weak
 
