@@ -191,7 +191,10 @@ def rules(keys: list[str]) -> dict[str, Rule]:
                 lambda key, weight, least: lambda e: e["support"] >= 0.3 and e["type_ok"]
                 and e[key] + weight * e["p_answer"] + 0.5 * e["support"] >= least)(key, weight, least)
         # the floor under which the model is not asked, and the support of what it chose from instead of the k's
+        # (the service's floor with the k's support is the rule above)
         for floor, key, least in itertools.product((0.1, 0.2, 0.3), ("support", "support_read"), (1.2, 1.3, 1.4)):
+            if (floor, key) == (0.3, "support"):
+                continue
             found[f"{key} >= {floor}, type, p + 0.5 p_answer + 0.5 {key} >= {least}"] = (
                 lambda floor, key, least: lambda e: e.get(key) is not None and e[key] >= floor and e["type_ok"]
                 and e["p"] + 0.5 * e["p_answer"] + 0.5 * e[key] >= least)(floor, key, least)
